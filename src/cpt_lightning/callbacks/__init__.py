@@ -1,0 +1,1 @@
+"""Lightning callbacks: the cluster-invariant space computed at fit start."""

@@ -1,0 +1,1 @@
+"""LightningDataModules for the benchmarks, few-shot / base-to-new / long-tail sampling, transforms."""

@@ -1,0 +1,47 @@
+"""A named collection of loss terms: the weighted sum, and each term for logging."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cpt_lightning.losses.base import LossInputs, LossTerm
+
+
+class LossCollection(nn.Module):
+    """Sums `weight * term(inputs)` over its terms and reports every term unweighted.
+
+    Terms are addressed by their `name`; two terms with the same name are an
+    error because their logs would collide.
+    """
+
+    def __init__(self, terms: list[LossTerm]) -> None:
+        super().__init__()
+        names = [term.name for term in terms]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(
+                f"Loss terms must have distinct names; {duplicates} appear more than once. "
+                "Remove the duplicate entry from `model.loss_terms`."
+            )
+        self.terms = nn.ModuleDict({term.name: term for term in terms})
+
+    @property
+    def needs_clusters(self) -> bool:
+        return any(term.needs_clusters and term.weight > 0 for term in self.terms.values())
+
+    @property
+    def needs_frozen_text(self) -> bool:
+        return any(term.needs_frozen_text and term.weight > 0 for term in self.terms.values())
+
+    def forward(self, inputs: LossInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Return `(total, {name: unweighted value})`; terms of weight 0 are skipped."""
+        values: dict[str, torch.Tensor] = {}
+        total = inputs.logits.new_zeros((), dtype=torch.float32)
+        for name, term in self.terms.items():
+            if term.weight == 0:
+                continue
+            value = term(inputs).float()
+            values[name] = value
+            total = total + term.weight * value
+        return total, values

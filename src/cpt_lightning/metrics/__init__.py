@@ -1,0 +1,1 @@
+"""torchmetrics Metrics: group accuracies and neural-collapse geometry."""

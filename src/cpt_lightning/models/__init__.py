@@ -1,0 +1,1 @@
+"""Frozen CLIP, prompt learners and the LightningModule that joins them."""
