@@ -36,7 +36,7 @@ COUNTS = {"train": 5, "val": 3, "test": 2}
 SPLIT_FILE_LAYOUTS = [
     (OxfordPetsDataModule, "images", lambda c, s, i: f"{c}_{s}{i}.jpg"),
     (Caltech101DataModule, "101_ObjectCategories", lambda c, s, i: f"{c}/image_{s}{i:04d}.jpg"),
-    (StanfordCarsDataModule, "", lambda c, s, i: f"cars_{'test' if s == 'test' else 'train'}/{c}{s}{i:05d}.jpg"),
+    (StanfordCarsDataModule, "", lambda c, s, i: f"cars_{'test' if s == 'test' else 'train'}/{c}{s}{i}.jpg"),
     (Flowers102DataModule, "jpg", lambda c, s, i: f"image_{c}_{s}{i:05d}.jpg"),
     (Food101DataModule, "images", lambda c, s, i: f"{c}/{s}{i}.jpg"),
     (SUN397DataModule, "SUN397", lambda c, s, i: f"{c[0].lower()}/{c}/sun_{s}{i}.jpg"),
@@ -50,7 +50,9 @@ def labels_of(items):
     return Counter(label for _, label in items)
 
 
-@pytest.mark.parametrize("module, image_dir, relpath", SPLIT_FILE_LAYOUTS, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    "module, image_dir, relpath", SPLIT_FILE_LAYOUTS, ids=lambda v: getattr(v, "__name__", "")
+)
 def test_split_file_benchmarks_load_names_counts_and_labels(tmp_path, module, image_dir, relpath):
     split = coop_split_dataset(tmp_path, image_dir, relpath, CLASSES, COUNTS, module.split_file)
     dm = module(root=str(tmp_path), shots=4, seed=1, image_settings=TINY, num_workers=0)
@@ -148,10 +150,13 @@ def test_imagenet_v2_and_sketch_cover_all_1000_classes(tmp_path):
     wnids = imagenet_1k(tmp_path / "imagenetv2")
     imagenet_1k(tmp_path / "imagenet-sketch")
     for label, wnid in enumerate(wnids):
-        write_image(tmp_path / "imagenetv2" / "imagenetv2-matched-frequency-format-val" / str(label) / "a.jpeg")
+        v2_dir = tmp_path / "imagenetv2" / "imagenetv2-matched-frequency-format-val"
+        write_image(v2_dir / str(label) / "a.jpeg")
         write_image(tmp_path / "imagenet-sketch" / "images" / wnid / "sketch_0.JPEG")
     v2 = ImageNetV2DataModule(root=str(tmp_path / "imagenetv2"), image_settings=TINY, num_workers=0)
-    sketch = ImageNetSketchDataModule(root=str(tmp_path / "imagenet-sketch"), image_settings=TINY, num_workers=0)
+    sketch = ImageNetSketchDataModule(
+        root=str(tmp_path / "imagenet-sketch"), image_settings=TINY, num_workers=0
+    )
     for dm in (v2, sketch):
         dm.setup("test")
         assert dm.eval_class_indices["all"] == list(range(1000))
@@ -184,7 +189,11 @@ def test_imagenet_lt_lists_and_many_medium_few_groups(tmp_path):
 def test_places_lt_derives_class_names_from_paths(tmp_path):
     folders = ["a/airfield", "a/apartment_building/outdoor", "b/bakery/shop"]
     for split in ("train", "val", "test"):
-        lines = [f"data_256/{folder}/0000{i}.jpg {label}\n" for label, folder in enumerate(folders) for i in range(2)]
+        lines = [
+            f"data_256/{folder}/0000{i}.jpg {label}\n"
+            for label, folder in enumerate(folders)
+            for i in range(2)
+        ]
         (tmp_path / f"Places_LT_{split}.txt").write_text("".join(lines))
     for label, folder in enumerate(folders):
         write_image(tmp_path / "data_256" / folder / "00000.jpg", value=label * 50)
