@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import lightning as L
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from cpt_lightning.data.image_dataset import LabelledImageDataset, open_image_file
 from cpt_lightning.data.layout import DatasetLayoutError, require_path, require_root
@@ -34,6 +34,7 @@ from cpt_lightning.data.sampling import (
 )
 from cpt_lightning.data.subset_cache import cache_file_name, load_cached_subset, save_subset, subset_digest
 from cpt_lightning.data.transforms import EvalTransform, TrainTransform
+from cpt_lightning.data.unpadded_sampler import eval_sampler
 from cpt_lightning.models.image_settings import ImageSettings
 
 log = logging.getLogger(__name__)
@@ -302,13 +303,17 @@ class FewShotDataModule(L.LightningDataModule):
 
     def _eval_loader(self, items: list[Item]) -> DataLoader:
         dataset = LabelledImageDataset(items, self._eval_transform, self.load_image)
-        return self._loader(dataset, self.eval_batch_size, shuffle=False)
+        # Under DDP each test image is scored on exactly one rank (Lightning's sampler would pad).
+        return self._loader(dataset, self.eval_batch_size, shuffle=False, sampler=eval_sampler(dataset))
 
-    def _loader(self, dataset: LabelledImageDataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(
+        self, dataset: LabelledImageDataset, batch_size: int, shuffle: bool, sampler: Sampler | None = None
+    ) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),

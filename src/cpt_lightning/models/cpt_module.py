@@ -7,11 +7,17 @@ from collections.abc import Callable, Iterable
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from cpt_lightning.losses import CrossEntropyTerm, LossCollection, LossInputs, LossTerm
 from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
+from cpt_lightning.models.evaluation import (
+    EvalResults,
+    compute_eval_results,
+    eval_metric_collection,
+    groups_for_set,
+    update_eval_metrics,
+)
 from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_settings import ImageSettings
@@ -86,6 +92,7 @@ class CPTModule(LightningModule):
         self._eval_sets: dict[str, list[str]] = {"all": self.classnames}
         self.train_accuracy = MulticlassAccuracy(num_classes=len(self.classnames), average="micro")
         self.eval_metrics = torch.nn.ModuleDict()
+        self.eval_results: dict[str, EvalResults] = {}  # latest epoch per stage, for callbacks and runners
 
     # ----------------------------------------------------------------- features
     @property
@@ -204,9 +211,8 @@ class CPTModule(LightningModule):
         self._eval_sets = dict(eval_sets) if eval_sets else {"all": self.classnames}
         for name, names in self._eval_sets.items():
             if name not in self.eval_metrics:
-                self.eval_metrics[name] = MetricCollection(
-                    {"acc": MulticlassAccuracy(num_classes=len(names), average="micro"), "loss": MeanMetric()}
-                )
+                groups = groups_for_set(names, self.classnames, self.class_groups)
+                self.eval_metrics[name] = eval_metric_collection(len(names), groups)
 
     def _prepare_eval_text_features(self) -> None:
         # Prompts are fixed during evaluation: encode each set's classes once, not per batch.
@@ -225,18 +231,13 @@ class CPTModule(LightningModule):
         pixel_values, labels = batch
         set_name = list(self._eval_sets)[dataloader_idx]
         logits = self.logits(self.encode_images(pixel_values), self._eval_text_features[set_name])
-        metrics = self.eval_metrics[set_name]
-        metrics["acc"].update(logits, labels)
-        metrics["loss"].update(torch.nn.functional.cross_entropy(logits.float(), labels), labels.shape[0])
+        update_eval_metrics(self.eval_metrics[set_name], logits, labels)
 
     def _log_eval_epoch(self, stage: str) -> None:
-        for set_name, metrics in self.eval_metrics.items():
-            if set_name not in self._eval_sets:
-                continue
-            for metric_name, value in metrics.compute().items():
-                key = f"{stage}/{metric_name}" if len(self._eval_sets) == 1 else f"{stage}/{set_name}/{metric_name}"
-                self.log(key, value, sync_dist=False)
-            metrics.reset()
+        # Metric states are already summed over ranks inside compute: no second reduction.
+        self.eval_results[stage] = compute_eval_results(stage, self.eval_metrics, self._eval_sets)
+        for key, value in self.eval_results[stage].scalars.items():
+            self.log(key, value, sync_dist=False)
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("val", batch, dataloader_idx)
