@@ -59,9 +59,7 @@ def group_accuracy_from_counts(
     return result
 
 
-def group_accuracy(
-    preds: torch.Tensor, target: torch.Tensor, class_groups: Sequence[str]
-) -> dict[str, torch.Tensor]:
+def group_accuracy(preds: torch.Tensor, target: torch.Tensor, class_groups: Sequence[str]) -> dict[str, torch.Tensor]:
     """`{group: macro accuracy}` over the groups that have samples (see `group_accuracy_from_counts`)."""
     return group_accuracy_from_counts(*per_class_counts(preds, target, len(class_groups)), class_groups)
 
@@ -105,6 +103,13 @@ class PerClassAccuracy(Metric):
 
     def compute(self) -> torch.Tensor:
         return accuracy_from_counts(self.correct, self.total)
+
+
+class PerClassSampleCount(PerClassAccuracy):
+    """The number of samples of each class, `[K]` long, summed over DDP ranks (each sample once)."""
+
+    def compute(self) -> torch.Tensor:
+        return self.total.clone()
 
 
 class GroupAccuracy(PerClassAccuracy):

@@ -17,16 +17,23 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from cpt_lightning.metrics.class_accuracy import GroupAccuracy, PerClassAccuracy, group_names, harmonic_mean
+from cpt_lightning.metrics.class_accuracy import (
+    GroupAccuracy,
+    PerClassAccuracy,
+    PerClassSampleCount,
+    group_names,
+    harmonic_mean,
+)
 
 BASE_TO_NEW_SETS = ("base", "new")
 
 
 def eval_metric_collection(num_classes: int, class_groups: list[str] | None = None) -> MetricCollection:
-    """The metrics of one evaluation set: `acc`, `per_class`, `loss`, and `groups` when groups are given."""
+    """One evaluation set's metrics: `acc`, `per_class`, `samples`, `loss`, and `groups` when groups are given."""
     members = {
         "acc": MulticlassAccuracy(num_classes=num_classes, average="micro"),
         "per_class": PerClassAccuracy(num_classes),
+        "samples": PerClassSampleCount(num_classes),
         "loss": MeanMetric(),
     }
     if class_groups is not None:
@@ -63,10 +70,11 @@ def metric_key(stage: str, set_name: str, metric: str, several_sets: bool) -> st
 
 @dataclass
 class EvalResults:
-    """One evaluation epoch: the logged scalars and each set's per-class accuracy (NaN: no samples)."""
+    """One evaluation epoch: the logged scalars, each set's per-class accuracy (NaN: no samples) and sample count."""
 
     scalars: dict[str, torch.Tensor] = field(default_factory=dict)
     per_class: dict[str, torch.Tensor] = field(default_factory=dict)
+    samples: dict[str, torch.Tensor] = field(default_factory=dict)
     classnames: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -83,6 +91,7 @@ def compute_eval_results(stage: str, metrics: nn.ModuleDict, eval_sets: dict[str
         for group, accuracy in values.get("groups", {}).items():
             results.scalars[metric_key(stage, set_name, f"acc_{group}", several)] = accuracy
         results.per_class[set_name] = values["per_class"]
+        results.samples[set_name] = values["samples"]
         results.classnames[set_name] = list(names)
     if all(name in eval_sets for name in BASE_TO_NEW_SETS):
         base, new = (results.scalars[metric_key(stage, name, "acc", several)] for name in BASE_TO_NEW_SETS)
