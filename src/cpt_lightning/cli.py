@@ -5,6 +5,7 @@ from __future__ import annotations
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
 from cpt_lightning.models.cpt_module import CPTModule
 
 
@@ -24,9 +25,15 @@ def _class_groups_of(datamodule: LightningDataModule) -> list[str] | None:
 
 
 class CPTLightningCLI(LightningCLI):
-    """LightningCLI whose data module tells the model its class names and head/medium/tail groups."""
+    """LightningCLI whose data module tells the model its class names and head/medium/tail groups.
+
+    The `dashboard` section configures the always-present `WandbDashboard` callback (a no-op
+    unless `trainer.logger` is a `WandbLogger`), so a config's `trainer.callbacks` list never has
+    to repeat it.
+    """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(WandbDashboard, "dashboard")
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
 

@@ -23,6 +23,7 @@ from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_settings import ImageSettings
 from cpt_lightning.models.prompt_learner import PromptLearner
 from cpt_lightning.optim import WarmupCosineLR, coop_sgd
+from cpt_lightning.progress import progress
 
 PromptLearnerFactory = Callable[[FrozenClip, list[str]], PromptLearner]
 
@@ -133,7 +134,7 @@ class CPTModule(LightningModule):
         templates = list(templates) if templates is not None else self.templates
         device = self.clip.token_embedding.weight.device
         summed = None
-        for template in templates:
+        for template in progress(templates, desc="Zero-shot text features (templates)"):
             prompts = [template.format(name) for name in classnames]
             chunks = []
             for start in range(0, len(prompts), batch_size):
@@ -200,6 +201,11 @@ class CPTModule(LightningModule):
         return total
 
     # ---------------------------------------------------------------- evaluation
+    @property
+    def eval_sets(self) -> dict[str, list[str]]:
+        """Evaluation set name -> its class names (the data module's `eval_classnames`, set in `setup`)."""
+        return dict(self._eval_sets)
+
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.prompt_learner is None:
             raise RuntimeError(

@@ -106,8 +106,8 @@ def summary_directions(stage: str, metrics: nn.ModuleDict, eval_sets: dict[str, 
     for set_name in eval_sets:
         directions[metric_key(stage, set_name, "acc", several)] = "max"
         directions[metric_key(stage, set_name, "loss", several)] = "min"
-        grouped = metrics[set_name].get("groups")
-        for group in group_names(grouped.class_groups) if grouped is not None else []:
+        members = dict(metrics[set_name].items())
+        for group in group_names(members["groups"].class_groups) if "groups" in members else []:
             directions[metric_key(stage, set_name, f"acc_{group}", several)] = "max"
     if all(name in eval_sets for name in BASE_TO_NEW_SETS):
         directions[f"{stage}/hm"] = "max"
