@@ -38,14 +38,16 @@ class CPTLightningCLI(LightningCLI):
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
 
 
-def main(args: list[str] | None = None) -> CPTLightningCLI:
-    """Run the CLI; `args` replaces `sys.argv[1:]` (for tests and notebooks)."""
+def main(args: list[str] | None = None, run: bool = True) -> CPTLightningCLI:
+    """Run the CLI; `args` replaces `sys.argv[1:]` (for tests and notebooks). `run=False` only
+    instantiates the trainer, model and data from `args` (no subcommand), for the reproduce runner."""
     return CPTLightningCLI(
         CPTModule,
         LightningDataModule,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
         args=args,
+        run=run,
     )
 
 

@@ -1,0 +1,147 @@
+"""The reproduce runner: a 2 datasets x 2 seeds x 2 methods protocol, its table, and skipping finished runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cpt_lightning.metrics.class_accuracy import harmonic_mean
+from cpt_lightning.reproduce.cli import main
+from cpt_lightning.reproduce.protocols import builtin_protocols
+from cpt_lightning.reproduce.runs import plan_runs
+
+pytestmark = pytest.mark.slow
+
+DATASETS = {
+    "animals": ["cat", "dog", "sea lion", "shark", "goldfish", "tabby"],
+    "vehicles": ["airliner", "bicycle", "tram", "canoe", "tractor"],
+}
+
+
+def _write(path: Path, content: dict) -> str:
+    path.write_text(yaml.safe_dump(content))
+    return str(path)
+
+
+def _protocol(tmp_path: Path, tiny_clip_dir: Path) -> str:
+    datasets = {
+        name: _write(
+            tmp_path / f"{name}.yaml",
+            {
+                "data": {
+                    "class_path": "cpt_lightning.data.generated.GeneratedDataModule",
+                    "init_args": {
+                        "classnames": names,
+                        "subsample": "base_to_new",
+                        "class_groups": ["head", "medium", "tail"],
+                        "train_per_class": 2,
+                        "eval_per_class": 2,
+                        "batch_size": 8,
+                    },
+                }
+            },
+        )
+        for name, names in DATASETS.items()
+    }
+    common = _write(
+        tmp_path / "common.yaml",
+        {
+            "trainer": {
+                "accelerator": "cpu",
+                "max_epochs": 1,
+                "enable_progress_bar": False,
+                "enable_model_summary": False,
+                "enable_checkpointing": False,
+                "num_sanity_val_steps": 0,
+            },
+            "model": {"clip_name_or_path": str(tiny_clip_dir)},
+        },
+    )
+    zeroshot = _write(tmp_path / "zeroshot.yaml", {"model": {"prompt_learner": None}})
+    sgd = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}
+    coop = _write(tmp_path / "coop.yaml", {"model": {"optimizer": sgd}})
+    protocol = {
+        "name": "tiny_b2n",
+        "datasets": datasets,
+        "methods": {"zeroshot": {"configs": [zeroshot], "fit": False}, "coop": [coop]},
+        "seeds": [1, 2],
+        "configs": [common],
+        "overrides": {
+            "trainer.logger": {
+                "class_path": "lightning.pytorch.loggers.CSVLogger",
+                "init_args": {"save_dir": "{run_dir}", "name": "csv"},
+            }
+        },
+    }
+    return _write(tmp_path / "protocol.yaml", protocol)
+
+
+def _logged_test_metrics(run_dir: Path) -> dict[str, float]:
+    """The test metrics the run's own CSV log holds (its last row that has them)."""
+    (metrics_file,) = run_dir.glob("csv/version_*/metrics.csv")
+    rows = list(csv.DictReader(metrics_file.open()))
+    test_row = [row for row in rows if row.get("test/base/acc")][-1]
+    return {key: float(value) for key, value in test_row.items() if key.startswith("test/") and value}
+
+
+def test_runner_table_matches_the_runs_and_a_second_invocation_reruns_nothing(tiny_clip_dir, tmp_path):
+    protocol = _protocol(tmp_path, tiny_clip_dir)
+    out = tmp_path / "runs"
+    assert main([protocol, "--out", str(out), "--in-process"]) == 0
+
+    results = sorted((out / "tiny_b2n").rglob("results.json"))
+    assert len(results) == 2 * 2 * 2
+    per_run = {}
+    for path in results:
+        content = json.loads(path.read_text())
+        spec, metrics = content["spec"], content["tests"][content["spec"]["dataset"]]
+        assert metrics == _logged_test_metrics(path.parent)  # results.json is what the run logged
+        per_run[(spec["dataset"], spec["method"], spec["seed"])] = metrics
+
+    with (out / "tiny_b2n" / "table.csv").open() as handle:
+        table = {(row["dataset"], row["method"]): row for row in csv.DictReader(handle)}
+    for dataset in DATASETS:
+        for method in ("zeroshot", "coop"):
+            row = table[(dataset, method)]
+            seeds = [per_run[(dataset, method, seed)] for seed in (1, 2)]
+            for column, key in (("base", "test/base/acc"), ("new", "test/new/acc"), ("tail", "test/base/acc_tail")):
+                values = [100 * run[key] for run in seeds]
+                assert float(row[f"{column}_mean"]) == pytest.approx(statistics.fmean(values), abs=1e-9)
+                assert float(row[f"{column}_std"]) == pytest.approx(statistics.pstdev(values), abs=1e-9)
+            base = statistics.fmean(100 * run["test/base/acc"] for run in seeds)
+            new = statistics.fmean(100 * run["test/new/acc"] for run in seeds)
+            assert float(row["HM_mean"]) == pytest.approx(harmonic_mean(base, new), abs=1e-9)
+    average = table[("average", "coop")]
+    means = [float(table[(dataset, "coop")]["base_mean"]) for dataset in DATASETS]
+    assert float(average["base_mean"]) == pytest.approx(statistics.fmean(means), abs=1e-9)
+    markdown = (out / "tiny_b2n" / "table.md").read_text()
+    assert f"{float(table[('animals', 'coop')]['base_mean']):.2f} ± " in markdown
+
+    before = {path: path.stat().st_mtime_ns for path in (out / "tiny_b2n").rglob("*") if path.is_file()}
+    assert main([protocol, "--out", str(out), "--in-process"]) == 0
+    after = {path: path.stat().st_mtime_ns for path in (out / "tiny_b2n").rglob("*") if path.is_file()}
+    changed = {path.name for path in after if before.get(path) != after[path]}
+    assert changed <= {"table.md", "table.csv"}  # no run directory was touched: nothing re-ran
+
+
+def test_builtin_protocols_cover_the_fields_grids():
+    protocols = builtin_protocols()
+    b2n = plan_runs(protocols["base_to_new"].select(methods=["coop"]), Path("."))
+    assert len(b2n) == 11 * 3 * 3  # datasets x tau x seeds
+    assert {run.overrides["data.init_args.tau"] for run in b2n} == {1.0, 0.25, 0.06}
+    assert all(Path(run.configs[0]).name.endswith("_b2n.yaml") for run in b2n)
+    few_shot = plan_runs(protocols["few_shot"].select(methods=["coop"]), Path("."))
+    assert {run.overrides["data.init_args.shots"] for run in few_shot} == {1, 2, 4, 8, 16}
+    cross = protocols["cross_dataset"]
+    assert list(cross.datasets) == ["imagenet"] and len(cross.transfer) == 10
+    shifts = {"imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r"}
+    assert set(protocols["domain_generalization"].transfer) == shifts
+    repo = Path(__file__).resolve().parents[2]
+    for protocol in protocols.values():
+        for config in [*protocol.datasets.values(), *protocol.transfer.values()]:
+            assert (repo / config).is_file(), config
