@@ -18,6 +18,7 @@ from .wandb_offline import history, summary
 
 pytestmark = pytest.mark.slow
 
+WANDB_PRESET = Path(__file__).resolve().parents[2] / "configs" / "eval" / "wandb.yaml"
 CLASSNAMES = ["cat", "dog", "sea lion", "shark", "airliner", "goldfish", "tabby", "tiger"]
 GROUPS = ["head", "medium", "tail", "tail"]
 
@@ -32,10 +33,6 @@ def _config(tiny_clip_dir: Path, root: Path) -> dict:
             "enable_model_summary": False,
             "num_sanity_val_steps": 0,
             "default_root_dir": str(root),
-            "logger": {
-                "class_path": "lightning.pytorch.loggers.WandbLogger",
-                "init_args": {"project": "cpt-test", "save_dir": str(root), "offline": True},
-            },
             "callbacks": [
                 {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True}}
             ],
@@ -99,7 +96,8 @@ def test_fit_and_test_leave_offline_wandb_runs_with_keys_table_and_gram(tiny_cli
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(_config(tiny_clip_dir, tmp_path)))
 
-    main(["fit", "--config", str(config)])
+    preset = ["--config", str(WANDB_PRESET), "--config", str(config), f"--trainer.logger.init_args.save_dir={tmp_path}"]
+    main(["fit", *preset])
     # As a process exit would: finish the run (a later `cpt test` starts a new one) and stop the W&B
     # service, which closes the run's transaction log (finish alone may leave it unflushed).
     wandb.finish()
@@ -108,7 +106,7 @@ def test_fit_and_test_leave_offline_wandb_runs_with_keys_table_and_gram(tiny_cli
     _check_stage(fit_run, "val")
 
     last = next(tmp_path.rglob("last.ckpt"))
-    main(["test", "--config", str(config), "--ckpt_path", str(last)])
+    main(["test", *preset, "--ckpt_path", str(last)])
     wandb.finish()
     wandb.teardown()
     _check_stage(_run_dir(tmp_path, {fit_run}), "test")

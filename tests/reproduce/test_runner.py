@@ -17,6 +17,7 @@ from cpt_lightning.reproduce.runs import plan_runs
 
 pytestmark = pytest.mark.slow
 
+CSV_PRESET = Path(__file__).resolve().parents[2] / "configs" / "eval" / "csv.yaml"
 DATASETS = {
     "animals": ["cat", "dog", "sea lion", "shark", "goldfish", "tabby"],
     "vehicles": ["airliner", "bicycle", "tram", "canoe", "tractor"],
@@ -70,13 +71,8 @@ def _protocol(tmp_path: Path, tiny_clip_dir: Path) -> str:
         "datasets": datasets,
         "methods": {"zeroshot": {"configs": [zeroshot], "fit": False}, "coop": [coop]},
         "seeds": [1, 2],
-        "configs": [common],
-        "overrides": {
-            "trainer.logger": {
-                "class_path": "lightning.pytorch.loggers.CSVLogger",
-                "init_args": {"save_dir": "{run_dir}", "name": "csv"},
-            }
-        },
+        "configs": [common, str(CSV_PRESET)],
+        "overrides": {"trainer.logger.init_args.save_dir": "{run_dir}"},
     }
     return _write(tmp_path / "protocol.yaml", protocol)
 
@@ -145,3 +141,42 @@ def test_builtin_protocols_cover_the_fields_grids():
     for protocol in protocols.values():
         for config in [*protocol.datasets.values(), *protocol.transfer.values()]:
             assert (repo / config).is_file(), config
+
+
+def test_transfer_targets_are_tested_with_the_trained_prompts(tiny_clip_dir, tmp_path):
+    import torch
+
+    from cpt_lightning.data.generated import GeneratedDataModule
+    from cpt_lightning.models import CPTModule
+
+    def data_config(names: list[str]) -> dict:
+        init_args = {"classnames": names, "train_per_class": 2, "eval_per_class": 3, "batch_size": 8}
+        return {"data": {"class_path": "cpt_lightning.data.generated.GeneratedDataModule", "init_args": init_args}}
+
+    trainer = {"accelerator": "cpu", "max_epochs": 1, "logger": False, "enable_progress_bar": False}
+    trainer |= {"enable_model_summary": False, "enable_checkpointing": False, "num_sanity_val_steps": 0}
+    common = _write(tmp_path / "common.yaml", {"trainer": trainer, "model": {"clip_name_or_path": str(tiny_clip_dir)}})
+    protocol = {
+        "name": "tiny_transfer",
+        "datasets": {"animals": _write(tmp_path / "animals.yaml", data_config(DATASETS["animals"]))},
+        "transfer": {"vehicles": _write(tmp_path / "vehicles.yaml", data_config(DATASETS["vehicles"]))},
+        "methods": {"coop": []},
+        "seeds": [4],
+        "configs": [common],
+        "overrides": {"model.optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 5.0}}},
+    }
+    out = tmp_path / "runs"
+    assert main([_write(tmp_path / "protocol.yaml", protocol), "--out", str(out), "--in-process"]) == 0
+
+    run_dir = out / "tiny_transfer" / "default" / "animals" / "coop" / "seed4"
+    tests = json.loads((run_dir / "results.json").read_text())["tests"]
+    assert set(tests) == {"animals", "vehicles"}
+    transferred = CPTModule.load_from_checkpoint(run_dir / "prompts.ckpt", classnames=DATASETS["vehicles"])
+    data = GeneratedDataModule(DATASETS["vehicles"], eval_per_class=3)
+    data.setup("test")
+    images, labels = data.eval_sets["all"].tensors
+    with torch.no_grad():
+        accuracy = (transferred(images).argmax(-1) == labels).float().mean().item()
+    assert tests["vehicles"]["test/acc"] == pytest.approx(accuracy)
+    with open(out / "tiny_transfer" / "table.csv") as handle:
+        assert {row["dataset"] for row in csv.DictReader(handle)} >= {"animals", "vehicles"}

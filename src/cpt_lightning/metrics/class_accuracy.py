@@ -18,9 +18,9 @@ def _predicted_labels(preds: torch.Tensor) -> torch.Tensor:
 def per_class_counts(preds: torch.Tensor, target: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`(correct, total)` per class, long tensors `[K]`; `preds` are `[B, K]` scores or `[B]` labels."""
     target = target.long()
-    correct = (_predicted_labels(preds) == target).long()
+    # bincount without weights: exact integers, and deterministic on CUDA (weighted bincount is not).
     total = torch.bincount(target, minlength=num_classes)
-    hits = torch.bincount(target, weights=correct, minlength=num_classes).long()
+    hits = torch.bincount(target[_predicted_labels(preds) == target], minlength=num_classes)
     return hits, total
 
 
