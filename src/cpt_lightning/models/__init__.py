@@ -1,1 +1,9 @@
 """Frozen CLIP, prompt learners and the LightningModule that joins them."""
+
+from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
+from cpt_lightning.models.cpt_module import CPTModule
+from cpt_lightning.models.frozen_clip import FrozenClip
+from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.models.prompt_learner import PromptLearner
+
+__all__ = ["CPTModule", "CoOpPromptLearner", "FrozenClip", "ImageSettings", "PromptLearner"]

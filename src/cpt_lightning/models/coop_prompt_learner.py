@@ -1,0 +1,137 @@
+"""CoOp: learnable context vectors in front of the class name, in the text tower only."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from cpt_lightning.models.frozen_clip import FrozenClip
+from cpt_lightning.models.prompt_learner import PromptLearner
+
+
+class CoOpPromptLearner(PromptLearner):
+    """`n_ctx` context vectors spliced in as "[SOT] v_1 .. v_n {classname}. [EOT]".
+
+    The vectors replace the token embeddings of placeholder tokens right
+    after the start token, through a forward hook on CLIP's token-embedding
+    table: HF's CLIP text model takes no `inputs_embeds`, and the hook keeps
+    its forward (causal mask, EOS pooling, attention kernels) untouched in
+    every transformers version. The placeholders are real token ids, so the
+    model still pools at the real end token.
+
+    Args:
+        clip: the frozen CLIP whose token embeddings initialise the context.
+        classnames: training class names (needed only when `class_specific`).
+        n_ctx: number of context vectors; with `ctx_init`, it must equal the
+            phrase's token count (CoOp's convention).
+        ctx_init: phrase whose token embeddings initialise the context, or
+            None for N(0, 0.02^2) random vectors (CoOp's random init).
+        class_specific: one context per class (CoOp's CSC) instead of a
+            shared one; such a prompt cannot transfer to other classes.
+        text_batch_size: classes encoded per text-tower call, bounding peak
+            activation memory for large class counts.
+    """
+
+    def __init__(
+        self,
+        clip: FrozenClip,
+        classnames: list[str],
+        n_ctx: int = 4,
+        ctx_init: str | None = "a photo of a",
+        class_specific: bool = False,
+        text_batch_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if n_ctx < 1:
+            raise ValueError(f"n_ctx must be >= 1, got {n_ctx}.")
+        embedding = clip.token_embedding.weight
+        if ctx_init:
+            init_ids = clip.tokenizer(ctx_init, add_special_tokens=False)["input_ids"]
+            if len(init_ids) != n_ctx:
+                raise ValueError(
+                    f"ctx_init={ctx_init!r} is {len(init_ids)} tokens but n_ctx={n_ctx}. "
+                    f"Set n_ctx={len(init_ids)} or choose a phrase of {n_ctx} tokens."
+                )
+            ctx = embedding[torch.tensor(init_ids)].detach().clone().float()
+        else:
+            generator = torch.Generator().manual_seed(0)
+            ctx = torch.randn(n_ctx, embedding.shape[1], generator=generator) * 0.02
+        if class_specific:
+            ctx = ctx.unsqueeze(0).repeat(len(classnames), 1, 1)
+        self.ctx = nn.Parameter(ctx)
+        self.n_ctx = n_ctx
+        self.class_specific = class_specific
+        self.num_train_classes = len(classnames)
+        self.text_batch_size = text_batch_size
+        self._placeholder_id = self._choose_placeholder_id(clip)
+        self._token_cache: OrderedDict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+
+    @staticmethod
+    def _choose_placeholder_id(clip: FrozenClip) -> int:
+        # CoOp's "X"; any id works as long as it is not the end token CLIP pools at.
+        ids = clip.tokenizer("X", add_special_tokens=False)["input_ids"]
+        candidate = ids[0] if ids else (clip.tokenizer.unk_token_id or 0)
+        eos = clip.model.config.text_config.eos_token_id
+        return candidate if candidate != eos else 0
+
+    def tokenize_classnames(self, clip: FrozenClip, classnames: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids and attention mask of "[SOT] X*n_ctx {name}. [EOT]" for each class (cached)."""
+        key = tuple(classnames)
+        if key not in self._token_cache:
+            tokenizer = clip.tokenizer
+            start, end = tokenizer.bos_token_id, tokenizer.eos_token_id
+            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end
+            max_len = clip.config.text_config.max_position_embeddings
+            rows = []
+            for name in classnames:
+                name_ids = tokenizer(f"{name}.", add_special_tokens=False)["input_ids"]
+                row = [start] + [self._placeholder_id] * self.n_ctx + name_ids
+                rows.append(row[: max_len - 1] + [end])
+            length = max(len(r) for r in rows)
+            input_ids = torch.full((len(rows), length), pad, dtype=torch.long)
+            attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+            for i, row in enumerate(rows):
+                input_ids[i, : len(row)] = torch.tensor(row)
+                attention_mask[i, : len(row)] = 1
+            self._token_cache[key] = (input_ids, attention_mask)
+            if len(self._token_cache) > 8:  # eval sets rotate; keep a handful
+                self._token_cache.popitem(last=False)
+        return self._token_cache[key]
+
+    @contextmanager
+    def _spliced(self, clip: FrozenClip, ctx: torch.Tensor):
+        """While active, token embeddings at positions 1..n_ctx are replaced by `ctx` ([n, D] or [B, n, D])."""
+
+        def splice(_module, _inputs, output: torch.Tensor) -> torch.Tensor:
+            context = ctx.to(output.dtype)
+            if context.dim() == 2:
+                context = context.unsqueeze(0).expand(output.shape[0], -1, -1)
+            return torch.cat([output[:, :1], context, output[:, 1 + self.n_ctx :]], dim=1)
+
+        handle = clip.token_embedding.register_forward_hook(splice)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    def encode_text(self, clip: FrozenClip, classnames: list[str]) -> torch.Tensor:
+        if self.class_specific and len(classnames) != self.num_train_classes:
+            raise ValueError(
+                f"Class-specific context was trained for {self.num_train_classes} classes and cannot encode "
+                f"{len(classnames)} others. Use a shared context (class_specific=False) for transfer."
+            )
+        input_ids, attention_mask = self.tokenize_classnames(clip, classnames)
+        device = self.ctx.device
+        chunk = self.text_batch_size or len(classnames)
+        features = []
+        for start in range(0, len(classnames), chunk):
+            stop = start + chunk
+            ctx = self.ctx[start:stop] if self.class_specific else self.ctx
+            with self._spliced(clip, ctx):
+                features.append(
+                    clip.encode_token_ids(input_ids[start:stop].to(device), attention_mask[start:stop].to(device))
+                )
+        return torch.cat(features)

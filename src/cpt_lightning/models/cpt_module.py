@@ -1,0 +1,308 @@
+"""CPTModule: a frozen CLIP, a host prompt learner and a pluggable loss collection, as a LightningModule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from cpt_lightning.losses import CrossEntropyTerm, LossCollection, LossInputs, LossTerm
+from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
+from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
+from cpt_lightning.models.frozen_clip import FrozenClip
+from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.models.prompt_learner import PromptLearner
+from cpt_lightning.optim import WarmupCosineLR, coop_sgd
+
+PromptLearnerFactory = Callable[[FrozenClip, list[str]], PromptLearner]
+
+DEFAULT_TEMPLATES = ("a photo of a {}.",)
+
+
+class CPTModule(LightningModule):
+    """Prompt tuning of a frozen CLIP with a configurable objective.
+
+    logits = logit_scale * normalize(image features) @ normalize(prompted text features).T.
+    The objective is a `LossCollection`: cross-entropy alone is CoOp; adding
+    the KgCoOp anchor, a global ETF or the three cluster-aware NC terms gives
+    KgCoOp, NPT-like and CPT. With `prompt_learner=None` the module is the
+    zero-shot CLIP classifier (template ensemble) and has nothing to train.
+
+    Args:
+        classnames: training class names (linked from the data module by the CLI).
+        clip_name_or_path: hub id or `save_pretrained` directory of a CLIP.
+        prompt_learner: host factory `(clip, classnames) -> PromptLearner`;
+            from YAML a `class_path` with `init_args` (default CoOp, 4 tokens
+            from "a photo of a"). None: zero-shot CLIP.
+        loss_terms: the objective's terms (default: cross-entropy only).
+        templates: zero-shot templates for the frozen features `t0` (and the
+            zero-shot classifier); "{}" is replaced by the class name.
+        class_groups: per training class "head" / "medium" / "tail" (linked
+            from the data module), for grouped accuracies.
+        optimizer: optimizer factory over the prompt parameters.
+        scheduler: LR-scheduler factory; `WarmupCosineLR` gets the trainer's
+            `max_epochs` when it has none.
+    """
+
+    def __init__(
+        self,
+        classnames: list[str],
+        clip_name_or_path: str = "openai/clip-vit-base-patch16",
+        prompt_learner: PromptLearnerFactory | None = CoOpPromptLearner,
+        loss_terms: list[LossTerm] | None = None,
+        templates: list[str] | None = None,
+        class_groups: list[str] | None = None,
+        optimizer: OptimizerCallable = coop_sgd,
+        scheduler: LRSchedulerCallable = WarmupCosineLR,
+    ) -> None:
+        super().__init__()
+        if not classnames:
+            raise ValueError("CPTModule needs at least one class name; got an empty `classnames` list.")
+        if class_groups is not None and len(class_groups) != len(classnames):
+            raise ValueError(
+                f"class_groups has {len(class_groups)} entries for {len(classnames)} classes; "
+                "give one group per class or None."
+            )
+        self.save_hyperparameters(ignore=["loss_terms"])
+        self.classnames = list(classnames)
+        self.class_groups = list(class_groups) if class_groups is not None else None
+        self.templates = list(templates) if templates else list(DEFAULT_TEMPLATES)
+        self.clip = FrozenClip.from_pretrained(clip_name_or_path)
+        prompt_learner = resolve_factory(prompt_learner)
+        self.prompt_learner = prompt_learner(self.clip, self.classnames) if prompt_learner is not None else None
+        self.loss = LossCollection(loss_terms if loss_terms is not None else [CrossEntropyTerm()])
+        self.optimizer_factory = resolve_factory(optimizer)
+        self.scheduler_factory = resolve_factory(scheduler)
+        # t0 depends only on class names and the frozen CLIP: recomputed, never checkpointed.
+        self.register_buffer("frozen_text_features", torch.empty(0), persistent=False)
+        # The cluster-invariant space is checkpointed so validate/test/resume see the fit's assignment.
+        self.register_buffer("cluster_ids", torch.empty(0, dtype=torch.long))
+        self.strict_loading = False  # checkpoints hold prompts, not the frozen CLIP
+        self._eval_text_features: dict[str, torch.Tensor] = {}
+        self._eval_sets: dict[str, list[str]] = {"all": self.classnames}
+        self.train_accuracy = MulticlassAccuracy(num_classes=len(self.classnames), average="micro")
+        self.eval_metrics = torch.nn.ModuleDict()
+
+    # ----------------------------------------------------------------- features
+    @property
+    def image_settings(self) -> ImageSettings:
+        return self.clip.image_settings
+
+    @property
+    def tokenizer(self):
+        return self.clip.tokenizer
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """L2-normalised image features `[B, D]`; no graph through a frozen image tower."""
+        if self.prompt_learner is not None and self.prompt_learner.prompts_images:
+            return self.prompt_learner.encode_images(self.clip, pixel_values)
+        with torch.no_grad():
+            return self.clip.encode_images(pixel_values)
+
+    def prompted_text_features(self, classnames: list[str] | None = None) -> torch.Tensor:
+        """Prompt-tuned, L2-normalised text features `[K, D]` (zero-shot ones without a prompt learner)."""
+        classnames = self.classnames if classnames is None else classnames
+        if self.prompt_learner is None:
+            return self.zero_shot_text_features(classnames)
+        return self.prompt_learner.encode_text(self.clip, classnames)
+
+    @torch.no_grad()
+    def zero_shot_text_features(
+        self,
+        classnames: list[str] | None = None,
+        templates: Iterable[str] | None = None,
+        batch_size: int = 256,
+    ) -> torch.Tensor:
+        """Frozen CLIP's text features: per class, the re-normalised mean over templates.
+
+        Encoded `batch_size` prompts at a time so that 1,000 classes x many
+        templates fit in memory.
+        """
+        classnames = self.classnames if classnames is None else classnames
+        templates = list(templates) if templates is not None else self.templates
+        device = self.clip.token_embedding.weight.device
+        summed = None
+        for template in templates:
+            prompts = [template.format(name) for name in classnames]
+            chunks = []
+            for start in range(0, len(prompts), batch_size):
+                tokens = self.clip.tokenize(prompts[start : start + batch_size]).to(device)
+                chunks.append(self.clip.encode_token_ids(tokens["input_ids"], tokens["attention_mask"]).float())
+            features = torch.cat(chunks)
+            summed = features if summed is None else summed + features
+        return torch.nn.functional.normalize(summed, dim=-1)
+
+    def logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        return self.clip.logit_scale * image_features @ text_features.t().to(image_features.dtype)
+
+    def forward(self, pixel_values: torch.Tensor, classnames: list[str] | None = None) -> torch.Tensor:
+        """Class logits of images over `classnames` (default: the training classes)."""
+        return self.logits(self.encode_images(pixel_values), self.prompted_text_features(classnames))
+
+    # ------------------------------------------------------- cluster-invariant space
+    def set_cluster_assignment(self, cluster_ids: torch.Tensor) -> None:
+        """Install the cluster of each training class (a `[K]` long tensor, ids 0..C-1)."""
+        cluster_ids = torch.as_tensor(cluster_ids, dtype=torch.long)
+        if cluster_ids.shape != (len(self.classnames),):
+            raise ValueError(
+                f"cluster assignment has shape {tuple(cluster_ids.shape)}; expected ({len(self.classnames)},), "
+                "one cluster id per training class."
+            )
+        self.cluster_ids = cluster_ids.to(self.cluster_ids.device)
+
+    def ensure_frozen_text_features(self) -> torch.Tensor:
+        """Compute `t0` for the training classes once (after a device move it is recomputed only if missing)."""
+        if self.frozen_text_features.numel() == 0:
+            self.frozen_text_features = self.zero_shot_text_features(self.classnames)
+        return self.frozen_text_features
+
+    def on_fit_start(self) -> None:
+        if self.loss.needs_frozen_text:
+            self.ensure_frozen_text_features()
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        pixel_values, labels = batch
+        image_features = self.encode_images(pixel_values)
+        text_features = self.prompted_text_features()
+        logits = self.logits(image_features, text_features)
+        if self.loss.needs_clusters and self.cluster_ids.numel() == 0:
+            raise RuntimeError(
+                "A loss term needs the cluster assignment but none was computed. Add "
+                "`cpt_lightning.callbacks.ClusterAssignmentCallback` to `trainer.callbacks`."
+            )
+        inputs = LossInputs(
+            logits=logits,
+            labels=labels,
+            image_features=image_features,
+            text_features=text_features,
+            frozen_text_features=self.frozen_text_features if self.frozen_text_features.numel() else None,
+            cluster_ids=self.cluster_ids if self.cluster_ids.numel() else None,
+        )
+        total, terms = self.loss(inputs)
+        batch_size = labels.shape[0]
+        self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
+        for name, value in terms.items():
+            self.log(f"train/loss_{name}", value, batch_size=batch_size)
+        self.train_accuracy(logits.detach(), labels)
+        self.log("train/acc", self.train_accuracy, on_step=False, on_epoch=True, batch_size=batch_size)
+        return total
+
+    # ---------------------------------------------------------------- evaluation
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.prompt_learner is None:
+            raise RuntimeError(
+                "This CPTModule has no prompt learner (zero-shot CLIP) and so nothing to train. "
+                "Use `cpt test` / `cpt validate` for zero-shot evaluation, or configure `model.prompt_learner`."
+            )
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        eval_sets = getattr(datamodule, "eval_classnames", None)
+        self._eval_sets = dict(eval_sets) if eval_sets else {"all": self.classnames}
+        for name, names in self._eval_sets.items():
+            if name not in self.eval_metrics:
+                self.eval_metrics[name] = MetricCollection(
+                    {"acc": MulticlassAccuracy(num_classes=len(names), average="micro"), "loss": MeanMetric()}
+                )
+
+    def _prepare_eval_text_features(self) -> None:
+        # Prompts are fixed during evaluation: encode each set's classes once, not per batch.
+        with torch.no_grad():
+            self._eval_text_features = {
+                name: self.prompted_text_features(names) for name, names in self._eval_sets.items()
+            }
+
+    def on_validation_epoch_start(self) -> None:
+        self._prepare_eval_text_features()
+
+    def on_test_epoch_start(self) -> None:
+        self._prepare_eval_text_features()
+
+    def _eval_step(self, stage: str, batch, dataloader_idx: int) -> None:
+        pixel_values, labels = batch
+        set_name = list(self._eval_sets)[dataloader_idx]
+        logits = self.logits(self.encode_images(pixel_values), self._eval_text_features[set_name])
+        metrics = self.eval_metrics[set_name]
+        metrics["acc"].update(logits, labels)
+        metrics["loss"].update(torch.nn.functional.cross_entropy(logits.float(), labels), labels.shape[0])
+
+    def _log_eval_epoch(self, stage: str) -> None:
+        for set_name, metrics in self.eval_metrics.items():
+            if set_name not in self._eval_sets:
+                continue
+            for metric_name, value in metrics.compute().items():
+                key = f"{stage}/{metric_name}" if len(self._eval_sets) == 1 else f"{stage}/{set_name}/{metric_name}"
+                self.log(key, value, sync_dist=False)
+            metrics.reset()
+
+    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("val", batch, dataloader_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_eval_epoch("val")
+
+    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("test", batch, dataloader_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_eval_epoch("test")
+
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
+        pixel_values = batch[0] if isinstance(batch, list | tuple) else batch
+        probabilities = self(pixel_values).softmax(dim=-1)
+        return {"label": probabilities.argmax(dim=-1), "probabilities": probabilities}
+
+    # ------------------------------------------------------------- optimisation
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not params:
+            raise RuntimeError("No trainable parameters: configure `model.prompt_learner` to train prompts.")
+        optimizer = self.optimizer_factory(params)
+        scheduler = self.scheduler_factory(optimizer)
+        if isinstance(scheduler, WarmupCosineLR) and scheduler.max_epochs is None:
+            scheduler.max_epochs = self.trainer.max_epochs
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    # -------------------------------------------------------------- checkpoints
+    def train(self, mode: bool = True) -> CPTModule:
+        super().train(mode)
+        self.clip.train(False)  # FrozenClip ignores the mode; explicit for readers
+        return self
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The frozen CLIP is reloaded from `clip_name_or_path`; storing it would make
+        # every checkpoint the size of CLIP (600 MB at ViT-B/16) instead of kilobytes.
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("clip.")}
+        checkpoint["cpt_classnames"] = self.classnames
+        hyper_parameters = checkpoint.get("hyper_parameters")
+        if hyper_parameters is not None:
+            for key in ("prompt_learner", "optimizer", "scheduler"):
+                if key in hyper_parameters:
+                    hyper_parameters[key] = describe_factory(hyper_parameters[key])
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint["state_dict"]
+        trained = {name for name, p in self.named_parameters() if p.requires_grad}
+        missing = sorted(trained - set(state))
+        if missing:
+            raise KeyError(
+                f"Checkpoint lacks trained parameters {missing}. It was written by a different prompt learner "
+                "(host, n_ctx or class_specific); configure the model as in the run that saved it."
+            )
+        for name in trained:
+            expected = dict(self.named_parameters())[name].shape
+            if state[name].shape != expected:
+                raise ValueError(
+                    f"Checkpoint parameter {name} has shape {tuple(state[name].shape)}, this model expects "
+                    f"{tuple(expected)}: a class-specific context cannot be loaded for other classes, and n_ctx "
+                    "must match."
+                )
+        saved_classes = checkpoint.get("cpt_classnames")
+        if "cluster_ids" in state and saved_classes != self.classnames:
+            # The assignment belongs to the saved run's classes; for other classes it is recomputed at fit start.
+            del state["cluster_ids"]
+        elif "cluster_ids" in state:
+            self.cluster_ids = torch.empty_like(state["cluster_ids"]).to(self.cluster_ids.device)

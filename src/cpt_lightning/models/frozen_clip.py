@@ -1,0 +1,110 @@
+"""A frozen HuggingFace CLIP: weights, tokenizer and image settings, loaded from a hub id or a directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoTokenizer, CLIPConfig, CLIPModel, PreTrainedTokenizerBase
+
+from cpt_lightning.models.image_settings import ImageSettings
+
+
+def _read_image_settings(name_or_path: str) -> ImageSettings:
+    """Read `preprocessor_config.json` without instantiating an image processor.
+
+    transformers 5.x's `CLIPImageProcessor` needs torchvision; the data side
+    only needs the numbers, so reading the JSON keeps torchvision optional.
+    """
+    local = Path(name_or_path)
+    if local.is_dir():
+        config_file = local / "preprocessor_config.json"
+        if not config_file.is_file():
+            return ImageSettings()
+    else:
+        from transformers.utils import cached_file
+
+        resolved = cached_file(name_or_path, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False)
+        if resolved is None:
+            return ImageSettings()
+        config_file = Path(resolved)
+    return ImageSettings.from_preprocessor_dict(json.loads(config_file.read_text()))
+
+
+class FrozenClip(nn.Module):
+    """CLIP with every weight frozen and kept in eval mode.
+
+    Exposes the two towers as feature encoders (projected, L2-normalised) and
+    the text tower's token-embedding table, which prompt learners splice into.
+    Features are computed through `text_model` / `vision_model` and the
+    projections directly, because `get_text_features` returns a tensor in
+    transformers 4.x and a model output in 5.x.
+    """
+
+    def __init__(self, model: CLIPModel, tokenizer: PreTrainedTokenizerBase, image_settings: ImageSettings) -> None:
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.image_settings = image_settings
+        self.model.requires_grad_(False)
+        self.model.eval()
+        eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token) if tokenizer.eos_token else None
+        configured = model.config.text_config.eos_token_id
+        if eos_id is not None and configured not in (2, eos_id):
+            # CLIP pools at the first `eos_token_id`; a mismatch pools at the wrong token silently.
+            raise ValueError(
+                f"text_config.eos_token_id={configured} but the tokenizer's end token "
+                f"{tokenizer.eos_token!r} has id {eos_id}. Set `text_config.eos_token_id={eos_id}` "
+                "in the checkpoint's config.json."
+            )
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, torch_dtype: torch.dtype | None = None) -> FrozenClip:
+        """Load from a hub id (e.g. `openai/clip-vit-base-patch16`) or a `save_pretrained` directory."""
+        local = Path(name_or_path)
+        looks_local = name_or_path.startswith((".", "/", "~")) or local.exists()
+        if looks_local and not (local / "config.json").is_file():
+            raise FileNotFoundError(
+                f"CLIP directory {local.resolve()} has no config.json. Point `clip_name_or_path` at a "
+                "directory written by `CLIPModel.save_pretrained` (with the tokenizer files beside it), "
+                "or at a hub id such as 'openai/clip-vit-base-patch16'."
+            )
+        model = CLIPModel.from_pretrained(name_or_path, torch_dtype=torch_dtype)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        return cls(model, tokenizer, _read_image_settings(name_or_path))
+
+    @property
+    def config(self) -> CLIPConfig:
+        return self.model.config
+
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.model.text_model.embeddings.token_embedding
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.model.logit_scale.exp()
+
+    def train(self, mode: bool = True) -> FrozenClip:
+        # Lightning calls .train() on the whole module every epoch; the frozen
+        # backbone must stay deterministic (dropout off) regardless.
+        super().train(False)
+        return self
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Projected, L2-normalised image features `[B, D]`."""
+        pixel_values = pixel_values.to(self.model.visual_projection.weight.dtype)
+        pooled = self.model.vision_model(pixel_values=pixel_values).pooler_output
+        return F.normalize(self.model.visual_projection(pooled), dim=-1)
+
+    def encode_token_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Projected, L2-normalised text features `[N, D]` of tokenised prompts."""
+        pooled = self.model.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+        return F.normalize(self.model.text_projection(pooled), dim=-1)
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenise full prompts with start/end tokens, padded to the longest."""
+        return self.tokenizer(texts, padding=True, truncation=True, return_tensors="pt")

@@ -1,0 +1,60 @@
+"""Tiny random CLIPs for tests, demos and benchmarks that cannot download real weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerBase
+
+from cpt_lightning.models.image_settings import ImageSettings
+
+
+def tiny_clip_config(
+    tokenizer: PreTrainedTokenizerBase,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    image_size: int = 32,
+    patch_size: int = 8,
+    projection_dim: int = 16,
+    max_position_embeddings: int = 77,
+) -> CLIPConfig:
+    """A `CLIPConfig` of the given width and depth whose special-token ids match `tokenizer`."""
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": hidden_size,
+        "intermediate_size": hidden_size * 4,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": max(1, hidden_size // 16),
+        "max_position_embeddings": max_position_embeddings,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    vision = {
+        "hidden_size": hidden_size,
+        "intermediate_size": hidden_size * 4,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": max(1, hidden_size // 16),
+        "image_size": image_size,
+        "patch_size": patch_size,
+    }
+    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=projection_dim)
+
+
+def save_random_clip(
+    out_dir: str | Path,
+    tokenizer: PreTrainedTokenizerBase,
+    config: CLIPConfig | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write a randomly initialised CLIP, its tokenizer and image settings as a `save_pretrained` directory."""
+    out_dir = Path(out_dir)
+    config = config or tiny_clip_config(tokenizer)
+    torch.manual_seed(seed)
+    model = CLIPModel(config)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    size = config.vision_config.image_size
+    ImageSettings(crop_size=size, resize_shortest_edge=size).save(out_dir)
+    return out_dir
