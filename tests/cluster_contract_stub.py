@@ -30,16 +30,12 @@ class ClusterContractModule(pl.LightningModule):
     def zero_shot_text_features(self, templates: list[str] | None = None) -> torch.Tensor:
         self.zero_shot_calls += 1
         generator = torch.Generator().manual_seed(self.feature_seed + self.global_rank)
-        return torch.nn.functional.normalize(
-            torch.randn(len(self.classnames), self.dim, generator=generator), dim=-1
-        )
+        return torch.nn.functional.normalize(torch.randn(len(self.classnames), self.dim, generator=generator), dim=-1)
 
     def set_cluster_assignment(self, cluster_ids: torch.Tensor) -> None:
         self.cluster_ids = cluster_ids.to(self.device, torch.long)
 
-    def _load_from_state_dict(
-        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
-    ) -> None:
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         incoming = state_dict.get(prefix + "cluster_ids")
         if incoming is not None:
             self.cluster_ids = torch.empty_like(incoming)

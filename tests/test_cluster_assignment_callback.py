@@ -71,9 +71,7 @@ def test_checkpoint_restores_assignment_for_test_and_resume_without_recomputatio
 
     # A module whose own features differ: recomputing would give another assignment.
     reloaded = ClusterContractModule.load_from_checkpoint(checkpoint, num_classes=15, feature_seed=99)
-    trainer_for(tmp_path, ClusterAssignmentCallback(max_cluster_size=4, method="random", seed=2)).test(
-        reloaded
-    )
+    trainer_for(tmp_path, ClusterAssignmentCallback(max_cluster_size=4, method="random", seed=2)).test(reloaded)
     assert torch.equal(reloaded.cluster_ids, module.cluster_ids) and reloaded.zero_shot_calls == 0
 
     resumed = ClusterContractModule(num_classes=15, feature_seed=99)

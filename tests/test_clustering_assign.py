@@ -78,9 +78,7 @@ def test_oversized_groups_are_split_again():
 def test_cosine_ignores_feature_norms_euclidean_does_not_need_to():
     features = random_features(30, 8, seed=4)
     scales = torch.rand(30, 1, generator=torch.Generator().manual_seed(5)) * 5 + 0.1
-    assert torch.equal(
-        assign_clusters(features, 6, "cosine", 0), assign_clusters(features * scales, 6, "cosine", 0)
-    )
+    assert torch.equal(assign_clusters(features, 6, "cosine", 0), assign_clusters(features * scales, 6, "cosine", 0))
 
 
 def test_identical_features_are_still_split_to_size():

@@ -16,9 +16,7 @@ def centred_simplex(n: int) -> torch.Tensor:
     return torch.eye(n, dtype=torch.float64) - 1.0 / n
 
 
-def clustered_simplex_etf(
-    sizes: list[int], dim: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+def clustered_simplex_etf(sizes: list[int], dim: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit prototypes whose every cluster is a centred simplex ETF plus a cluster offset.
 
     Each cluster gets its own random orthonormal basis of `n + 1` directions:

@@ -59,9 +59,7 @@ def test_running_means_start_at_the_first_batch_mean_then_blend():
     second_labels = torch.tensor([0, 0, 2])
     second = torch.randn(3, 12, generator=generator)
     term(inputs_for(second, second_labels, text))
-    torch.testing.assert_close(
-        term.class_image_means[0], 0.75 * first[LABELS == 0].mean(0) + 0.25 * second[:2].mean(0)
-    )
+    torch.testing.assert_close(term.class_image_means[0], 0.75 * first[LABELS == 0].mean(0) + 0.25 * second[:2].mean(0))
     torch.testing.assert_close(term.class_image_means[1], first[LABELS == 1].mean(0))
     term.eval()
     term(inputs_for(torch.randn(3, 12), second_labels, text))

@@ -97,10 +97,7 @@ def test_centroid_variant_matches_formula_and_is_zero_at_the_frozen_prototypes()
     assert term(inputs_for(frozen.clone(), frozen, ids)).item() <= 1e-6
     tuned = F.normalize(torch.randn(24, 16, generator=generator), dim=-1)
     expected = np.mean(
-        [
-            1 - F.cosine_similarity(tuned[ids == c].mean(0), frozen[ids == c].mean(0), dim=0).item()
-            for c in ids.unique()
-        ]
+        [1 - F.cosine_similarity(tuned[ids == c].mean(0), frozen[ids == c].mean(0), dim=0).item() for c in ids.unique()]
     )
     assert term(inputs_for(tuned, frozen, ids)).item() == pytest.approx(expected, rel=1e-5)
 

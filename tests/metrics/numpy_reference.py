@@ -31,14 +31,10 @@ def etf_deviation(features: np.ndarray, ids: np.ndarray, centred: bool = True) -
         if centred:
             members = members - members.mean(0)
         units = members / np.linalg.norm(members, axis=1, keepdims=True)
-        values.append(
-            np.mean([(units[i] @ units[j] + 1 / (n - 1)) ** 2 for i in range(n) for j in range(n) if i != j])
-        )
+        values.append(np.mean([(units[i] @ units[j] + 1 / (n - 1)) ** 2 for i in range(n) for j in range(n) if i != j]))
     return float(np.mean(values))
 
 
 def intra_cluster_cosines(features: np.ndarray, ids: np.ndarray) -> np.ndarray:
     units = features.astype(np.float64) / np.linalg.norm(features, axis=1, keepdims=True)
-    return np.array(
-        [units[i] @ units[j] for i in range(len(ids)) for j in range(i + 1, len(ids)) if ids[i] == ids[j]]
-    )
+    return np.array([units[i] @ units[j] for i in range(len(ids)) for j in range(i + 1, len(ids)) if ids[i] == ids[j]])

@@ -32,9 +32,7 @@ def test_nc1_counts_only_seen_classes_and_is_zero_when_collapsed():
     features, labels = image_data()
     metric = NC1WithinClassVariability(num_classes=9, feature_dim=10)  # classes 6..8 never appear
     metric.update(features, labels)
-    assert metric.compute().item() == pytest.approx(
-        numpy_reference.nc1(features.numpy(), labels.numpy()), rel=1e-8
-    )
+    assert metric.compute().item() == pytest.approx(numpy_reference.nc1(features.numpy(), labels.numpy()), rel=1e-8)
     collapsed = NC1WithinClassVariability(num_classes=6, feature_dim=10)
     centres = torch.randn(6, 10)
     collapsed.update(centres[labels], labels)

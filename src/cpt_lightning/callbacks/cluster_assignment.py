@@ -29,8 +29,9 @@ def cluster_size_stats(cluster_ids: torch.Tensor) -> dict[str, float]:
 class ClusterAssignmentCallback(pl.Callback):
     """At every fit start, clusters the frozen zero-shot text features into groups of <= S classes.
 
-    Features: the module's `frozen_text_features` when already filled and no
-    `templates` are given, else `pl_module.zero_shot_text_features(templates)`
+    Features: without `templates`, the module's frozen zero-shot features `t0`
+    (`ensure_frozen_text_features()`, or a filled `frozen_text_features`);
+    with `templates`, `pl_module.zero_shot_text_features(templates=...)`
     (batched over classes by the module). The assignment (`assign_clusters`)
     is computed on global rank 0 only and broadcast, so every DDP rank holds
     the identical ids, and handed to `pl_module.set_cluster_assignment`, which
@@ -52,13 +53,9 @@ class ClusterAssignmentCallback(pl.Callback):
     ) -> None:
         super().__init__()
         if method not in CLUSTER_METHODS:
-            raise ValueError(
-                f"ClusterAssignmentCallback: method must be one of {CLUSTER_METHODS}, got {method!r}."
-            )
+            raise ValueError(f"ClusterAssignmentCallback: method must be one of {CLUSTER_METHODS}, got {method!r}.")
         if max_cluster_size < 1:
-            raise ValueError(
-                f"ClusterAssignmentCallback: max_cluster_size must be >= 1, got {max_cluster_size}."
-            )
+            raise ValueError(f"ClusterAssignmentCallback: max_cluster_size must be >= 1, got {max_cluster_size}.")
         self.max_cluster_size = max_cluster_size
         self.method = method
         self.templates = templates
@@ -69,9 +66,7 @@ class ClusterAssignmentCallback(pl.Callback):
         num_classes = len(pl_module.classnames)
         restored = getattr(pl_module, "cluster_ids", None)
         if trainer.ckpt_path is not None and restored is not None and restored.numel() == num_classes:
-            rank_zero_info(
-                f"ClusterAssignmentCallback: keeping the assignment restored from {trainer.ckpt_path}."
-            )
+            rank_zero_info(f"ClusterAssignmentCallback: keeping the assignment restored from {trainer.ckpt_path}.")
             return
         features = self._frozen_features(pl_module)
         cluster_ids = None
@@ -82,6 +77,9 @@ class ClusterAssignmentCallback(pl.Callback):
         self._report(trainer, pl_module, cluster_ids)
 
     def _frozen_features(self, pl_module: pl.LightningModule) -> torch.Tensor:
+        if self.templates is None and hasattr(pl_module, "ensure_frozen_text_features"):
+            # The module's own t0: computed once here, reused by the loss terms that need it.
+            return pl_module.ensure_frozen_text_features()
         frozen = getattr(pl_module, "frozen_text_features", None)
         if self.templates is None and frozen is not None and frozen.numel() > 0:
             return frozen
@@ -97,9 +95,7 @@ class ClusterAssignmentCallback(pl.Callback):
             f"mean size {stats['mean_size']:.2f}, {int(stats['singletons'])} singletons."
         )
         for logger in trainer.loggers:
-            logger.log_metrics(
-                {f"clusters/{key}": value for key, value in stats.items()}, step=trainer.global_step
-            )
+            logger.log_metrics({f"clusters/{key}": value for key, value in stats.items()}, step=trainer.global_step)
         if self.log_members:
             self._log_members(trainer, pl_module.classnames, cluster_ids)
 
@@ -122,6 +118,4 @@ class ClusterAssignmentCallback(pl.Callback):
             writer = csv.writer(handle, delimiter="\t")
             writer.writerow(columns)
             writer.writerows(rows)
-        rank_zero_info(
-            f"ClusterAssignmentCallback: cluster members written to {directory / 'cluster_members.tsv'}."
-        )
+        rank_zero_info(f"ClusterAssignmentCallback: cluster members written to {directory / 'cluster_members.tsv'}.")

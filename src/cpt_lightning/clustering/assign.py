@@ -47,9 +47,7 @@ def assign_clusters(
 
     if method == "random":
         order = np.random.default_rng(seed).permutation(num_classes)
-        groups = [
-            order[start : start + max_cluster_size] for start in range(0, num_classes, max_cluster_size)
-        ]
+        groups = [order[start : start + max_cluster_size] for start in range(0, num_classes, max_cluster_size)]
     else:
         groups = _split_until_small(points, np.arange(num_classes), max_cluster_size, method, seed)
 
@@ -63,9 +61,7 @@ def _as_float64_matrix(features: np.ndarray | torch.Tensor) -> np.ndarray:
     array = features.detach().cpu().double().numpy() if isinstance(features, torch.Tensor) else features
     array = np.asarray(array, dtype=np.float64)
     if array.ndim != 2 or array.shape[0] == 0:
-        raise ValueError(
-            f"assign_clusters: expected features of shape [K, D] with K >= 1, got {array.shape}."
-        )
+        raise ValueError(f"assign_clusters: expected features of shape [K, D] with K >= 1, got {array.shape}.")
     if not np.isfinite(array).all():
         raise ValueError("assign_clusters: features contain NaN or inf; check the frozen text features.")
     return array
@@ -92,9 +88,7 @@ def _split_until_small(
 
 def _partition(points: np.ndarray, n_clusters: int, method: str, seed: int) -> np.ndarray:
     if method == "agglomerative_cosine":
-        return AgglomerativeClustering(n_clusters=n_clusters, metric="cosine", linkage="average").fit_predict(
-            points
-        )
+        return AgglomerativeClustering(n_clusters=n_clusters, metric="cosine", linkage="average").fit_predict(points)
     with warnings.catch_warnings():
         # Duplicate points make k-means find fewer distinct clusters; _split_until_small handles that.
         warnings.filterwarnings("ignore", message="Number of distinct clusters")

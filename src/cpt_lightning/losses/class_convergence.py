@@ -100,15 +100,11 @@ class ClassConvergenceTerm(LossTerm):
     ) -> None:
         super().__init__(weight)
         if variant not in ("cluster_local", "plain"):
-            raise ValueError(
-                f"ClassConvergenceTerm: variant must be 'cluster_local' or 'plain', got {variant!r}."
-            )
+            raise ValueError(f"ClassConvergenceTerm: variant must be 'cluster_local' or 'plain', got {variant!r}.")
         if not 0.0 <= ema_momentum < 1.0:
             raise ValueError(f"ClassConvergenceTerm: ema_momentum must be in [0, 1), got {ema_momentum}.")
         if singletons not in ("skip", "global_frame"):
-            raise ValueError(
-                f"ClassConvergenceTerm: singletons must be 'skip' or 'global_frame', got {singletons!r}."
-            )
+            raise ValueError(f"ClassConvergenceTerm: singletons must be 'skip' or 'global_frame', got {singletons!r}.")
         self.variant = variant
         self.ema_momentum = float(ema_momentum)
         self.singletons = singletons
@@ -145,9 +141,7 @@ class ClassConvergenceTerm(LossTerm):
         )
 
     @torch.no_grad()
-    def update_running_means(
-        self, image_features: torch.Tensor, labels: torch.Tensor, num_classes: int
-    ) -> None:
+    def update_running_means(self, image_features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
         """Fold this step's (all-reduced) per-class image means into the running means."""
         features = image_features.detach().float()
         dim = features.shape[-1]
@@ -166,9 +160,7 @@ class ClassConvergenceTerm(LossTerm):
         self.class_image_means = torch.where(present.unsqueeze(-1), updated, self.class_image_means)
         self.class_seen = self.class_seen | present
 
-    def _load_from_state_dict(
-        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
-    ) -> None:
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         # The running means are sized on first use; a checkpoint brings its own size.
         for name in ("class_image_means", "class_seen"):
             incoming = state_dict.get(prefix + name)

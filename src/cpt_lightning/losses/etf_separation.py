@@ -89,6 +89,4 @@ class EtfSeparationTerm(LossTerm):
         if self.variant == "global":
             return etf_separation_loss(inputs.text_features, None, centred=False)
         cluster_ids = require_clusters(self.name, inputs)
-        return etf_separation_loss(
-            inputs.text_features, cluster_ids, centred=self.variant == "cluster_centred"
-        )
+        return etf_separation_loss(inputs.text_features, cluster_ids, centred=self.variant == "cluster_centred")

@@ -86,14 +86,10 @@ class RotationStabilizationTerm(LossTerm):
     needs_clusters = True
     needs_frozen_text = True
 
-    def __init__(
-        self, weight: float = 1.0, variant: Literal["procrustes", "centroid"] = "procrustes"
-    ) -> None:
+    def __init__(self, weight: float = 1.0, variant: Literal["procrustes", "centroid"] = "procrustes") -> None:
         super().__init__(weight)
         if variant not in ("procrustes", "centroid"):
-            raise ValueError(
-                f"RotationStabilizationTerm: variant must be 'procrustes' or 'centroid', got {variant!r}."
-            )
+            raise ValueError(f"RotationStabilizationTerm: variant must be 'procrustes' or 'centroid', got {variant!r}.")
         self.variant = variant
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:

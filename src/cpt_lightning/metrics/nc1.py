@@ -46,9 +46,7 @@ def nc1_from_statistics(
     return torch.trace(within @ between_pinv) / len(counts)
 
 
-def nc1_within_class_variability(
-    features: torch.Tensor, labels: torch.Tensor, num_classes: int
-) -> torch.Tensor:
+def nc1_within_class_variability(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """NC1 of one set of features; see `nc1_from_statistics` for the definition."""
     return nc1_from_statistics(*nc1_statistics(features, labels, num_classes))
 
