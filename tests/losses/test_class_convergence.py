@@ -66,14 +66,12 @@ def test_running_means_start_at_the_first_batch_mean_then_blend():
     torch.testing.assert_close(term.class_image_means[1], first[LABELS == 1].mean(0))
 
 
-def test_running_means_survive_a_state_dict_round_trip_into_a_fresh_term():
-    text = prototypes()
+def test_running_means_stay_out_of_checkpoints():
+    # Class-dependent state is rebuilt per run, so a checkpoint transfers to other classes.
     term = ClassConvergenceTerm()
-    term(inputs_for(torch.randn(len(LABELS), 12), LABELS, text))
-    fresh = ClassConvergenceTerm()
-    fresh.load_state_dict(term.state_dict())
-    torch.testing.assert_close(fresh.class_image_means, term.class_image_means)
-    assert torch.equal(fresh.class_seen, term.class_seen)
+    term(inputs_for(torch.randn(len(LABELS), 12), LABELS, prototypes()))
+    assert term.class_image_means.shape == (7, 12)
+    assert term.state_dict() == {}
 
 
 def test_singleton_clusters_are_skipped_or_use_the_global_frame():

@@ -9,7 +9,7 @@ side by `mu_C` (mean of the cluster's tuned prototypes), the image side by
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.distributed as dist
@@ -74,8 +74,9 @@ class ClassConvergenceTerm(LossTerm):
 
     Variants: `cluster_local` (CPT's frame, needs clusters) and `plain`
     (`1 - cos(f_i, t_{y_i})`). The image origin `m_C` comes from per-class
-    running means `m_k` kept in persistent buffers (sized on first use, so
-    they resume with a checkpoint): in training mode, before the loss is
+    running means `m_k` kept in non-persistent buffers (sized on first use;
+    a resumed or transferred run rebuilds them from its first batch, so
+    checkpoints stay class-agnostic): in training mode, before the loss is
     computed, every class present in the batch updates
     `m_k <- ema_momentum * m_k + (1 - ema_momentum) * batch mean of class k`
     from detached features; a class seen for the first time is set to its
@@ -109,8 +110,10 @@ class ClassConvergenceTerm(LossTerm):
         self.ema_momentum = float(ema_momentum)
         self.singletons = singletons
         self.needs_clusters = variant == "cluster_local"
-        self.register_buffer("class_image_means", torch.zeros(0, 0))
-        self.register_buffer("class_seen", torch.zeros(0, dtype=torch.bool))
+        # Class-dependent state is rebuilt for the current classes, never checkpointed (as CoOp's
+        # class buffers), so prompts transfer to other class lists and checkpoints stay small.
+        self.register_buffer("class_image_means", torch.zeros(0, 0), persistent=False)
+        self.register_buffer("class_seen", torch.zeros(0, dtype=torch.bool), persistent=False)
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         if self.variant == "plain":
@@ -159,11 +162,3 @@ class ClassConvergenceTerm(LossTerm):
         updated = torch.where(self.class_seen.unsqueeze(-1), blended, batch_means)
         self.class_image_means = torch.where(present.unsqueeze(-1), updated, self.class_image_means)
         self.class_seen = self.class_seen | present
-
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
-        # The running means are sized on first use; a checkpoint brings its own size.
-        for name in ("class_image_means", "class_seen"):
-            incoming = state_dict.get(prefix + name)
-            if incoming is not None and incoming.shape != getattr(self, name).shape:
-                setattr(self, name, torch.empty_like(incoming, device=getattr(self, name).device))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
