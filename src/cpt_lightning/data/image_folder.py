@@ -1,0 +1,91 @@
+"""Users' own data as one folder per class: `<root>/<train_dir>/<class>/*.jpg` (+ test, optional val)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
+from cpt_lightning.data.layout import (
+    DatasetLayoutError,
+    folder_items,
+    list_class_folders,
+    list_images,
+)
+from cpt_lightning.data.sampling import Subsample
+from cpt_lightning.models.image_settings import ImageSettings
+
+
+class ImageFolderDataModule(FewShotDataModule):
+    """Folder-per-class data. Classes are the sorted sub-folders of `train_dir`, named after them
+    with underscores as spaces; `val_dir` / `test_dir` may lack classes but not add new ones.
+
+    Without `val_dir`, validation takes `min(shots, 4)` (4 when `shots=None`) training images
+    per class that training does not use. `shots=None` (the default) trains on every image.
+    """
+
+    dataset_name = "image_folder"
+    expected_layout = "\n".join([
+        "root/",
+        "|-- train/   (one folder per class: train/<class name>/<image>.jpg)",
+        "|-- test/    (the same class folders)",
+        "|-- val/     (optional, see `val_dir`)",
+    ])
+
+    def __init__(
+        self,
+        root: str,
+        train_dir: str = "train",
+        test_dir: str = "test",
+        val_dir: str | None = None,
+        shots: int | None = None,
+        seed: int = 1,
+        tau: float = 1.0,
+        subsample: Subsample = "all",
+        batch_size: int = 32,
+        eval_batch_size: int = 100,
+        num_workers: int = 4,
+        image_settings: ImageSettings | None = None,
+        cache_dir: str | None = None,
+        use_cache: bool = True,
+    ) -> None:
+        self.train_dir, self.test_dir, self.val_dir = train_dir, test_dir, val_dir
+        self.dataset_name = f"image_folder_{Path(root).name}"
+        super().__init__(
+            root, shots, seed, tau, subsample, batch_size, eval_batch_size, num_workers,
+            image_settings, cache_dir, use_cache,
+        )
+
+    def read_classnames(self) -> list[str]:
+        train_dir = self.require(self.train_dir, "training folder")
+        self.folders = list_class_folders(train_dir)
+        if not self.folders:
+            raise DatasetLayoutError(
+                f"ImageFolder: {train_dir} has no class folders; expected {train_dir}/<class name>/<image>."
+            )
+        return [folder.replace("_", " ") for folder in self.folders]
+
+    def _eval_items(self, directory: Path) -> list[tuple[str, int]]:
+        extra = sorted(set(list_class_folders(directory)) - set(self.folders))
+        if extra:
+            raise DatasetLayoutError(
+                f"ImageFolder: {directory} has class folders {extra[:5]} that {self.root / self.train_dir} "
+                "lacks. Class names must match across splits: rename or remove those folders."
+            )
+        label_of = {folder: label for label, folder in enumerate(self.folders)}
+        return [
+            (str(path), label_of[folder])
+            for folder in list_class_folders(directory)
+            for path in list_images(directory / folder)
+        ]
+
+    def read_splits(self) -> RawSplits:
+        test_dir = self.require(self.test_dir, "test folder")
+        val = None
+        if self.val_dir is not None:
+            val_dir = self.require(self.val_dir, "val folder")
+            val = self._eval_items(val_dir)
+        return RawSplits(
+            train=folder_items(self.root / self.train_dir, self.folders, "ImageFolder"),
+            val=val,
+            test=self._eval_items(test_dir),
+        )

@@ -1,0 +1,85 @@
+"""`cpt fit|test` end to end, and `--print_config` reproducing a run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from cpt_lightning.cli import main
+
+pytestmark = pytest.mark.slow
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _config(tiny_clip_dir: Path, root: Path) -> dict:
+    return {
+        "seed_everything": 7,
+        "trainer": {
+            "accelerator": "cpu",
+            "max_epochs": 2,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "default_root_dir": str(root),
+            "callbacks": [
+                {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True}}
+            ],
+        },
+        "model": {
+            "clip_name_or_path": str(tiny_clip_dir),
+            "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.05, "momentum": 0.9}},
+        },
+        "data": {
+            "class_path": "cpt_lightning.data.generated.GeneratedDataModule",
+            "init_args": {"classnames": ["cat", "dog", "sea lion"], "batch_size": 8},
+        },
+    }
+
+
+def test_fit_then_test_from_last_checkpoint(tiny_clip_dir, tmp_path):
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(_config(tiny_clip_dir, tmp_path / "run")))
+    fit = main(["fit", "--config", str(config_file)])
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    assert fit.trainer.state.finished
+
+    tested = main(["test", "--config", str(config_file), "--ckpt_path", str(last)])
+    assert torch.equal(tested.model.prompt_learner.ctx, fit.model.prompt_learner.ctx)
+    assert 0.0 <= tested.trainer.callback_metrics["test/acc"].item() <= 1.0
+
+
+def test_print_config_fed_back_reproduces_the_run(tiny_clip_dir, tmp_path):
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(_config(tiny_clip_dir, tmp_path / "first")))
+    printed = subprocess.run(
+        [sys.executable, "-m", "cpt_lightning.cli", "fit", "--config", str(config_file), "--print_config"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])},
+    ).stdout
+    dumped = yaml.safe_load(printed)
+    assert dumped["model"]["optimizer"]["init_args"]["lr"] == 0.05
+    dumped["trainer"]["default_root_dir"] = str(tmp_path / "second")
+    replay_file = tmp_path / "printed.yaml"
+    replay_file.write_text(yaml.safe_dump(dumped))
+
+    first = main(["fit", "--config", str(config_file)])
+    second = main(["fit", "--config", str(replay_file)])
+    assert torch.equal(first.model.prompt_learner.ctx, second.model.prompt_learner.ctx)
+    assert not torch.equal(first.model.prompt_learner.ctx, _initial_context(tiny_clip_dir))
+
+
+def _initial_context(tiny_clip_dir: Path) -> torch.Tensor:
+    from cpt_lightning.models import CPTModule
+
+    return CPTModule(["cat", "dog", "sea lion"], clip_name_or_path=str(tiny_clip_dir)).prompt_learner.ctx.detach()
