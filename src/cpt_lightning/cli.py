@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from lightning.pytorch import LightningDataModule
+from typing import Any
+
+from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
 from cpt_lightning.models.cpt_module import CPTModule
+from cpt_lightning.plugins import AtomicCheckpointIO
 
 
 def _classnames_of(datamodule: LightningDataModule) -> list[str]:
@@ -36,6 +40,13 @@ class CPTLightningCLI(LightningCLI):
         parser.add_lightning_class_args(ClusterAssignmentCallback, "clusters")
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        # Checkpoints that survive a kill, unless the user configured their own CheckpointIO plugin.
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
 
 def main(args: list[str] | None = None) -> CPTLightningCLI:

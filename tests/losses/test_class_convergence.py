@@ -66,12 +66,16 @@ def test_running_means_start_at_the_first_batch_mean_then_blend():
     torch.testing.assert_close(term.class_image_means[1], first[LABELS == 1].mean(0))
 
 
-def test_running_means_stay_out_of_checkpoints():
-    # Class-dependent state is rebuilt per run, so a checkpoint transfers to other classes.
+def test_running_means_are_checkpointed_and_restored_into_a_fresh_term():
+    # Training state (like optimizer momentum): a resumed fit must continue from the same means.
     term = ClassConvergenceTerm()
     term(inputs_for(torch.randn(len(LABELS), 12), LABELS, prototypes()))
     assert term.class_image_means.shape == (7, 12)
-    assert term.state_dict() == {}
+    state = term.state_dict()
+    restored = ClassConvergenceTerm()
+    restored.load_state_dict(state)
+    assert torch.equal(restored.class_image_means, term.class_image_means)
+    assert torch.equal(restored.class_seen, term.class_seen)
 
 
 def test_singleton_clusters_are_skipped_or_use_the_global_frame():

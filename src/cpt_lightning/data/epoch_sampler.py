@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -27,7 +27,8 @@ class SeededEpochSampler(Sampler[tuple[int, int]]):
     batches. Here both are pure functions of (seed, epoch, index): a resumed
     run replays exactly the batches an uninterrupted run would have seen.
     Lightning calls `set_epoch` each epoch (also through its DDP wrapper).
-    `start_at` skips the first items of the current epoch (resume).
+    `skip_first`, if set, is called when iteration begins and returns how
+    many items of the epoch to skip (a resume); it is then cleared.
     """
 
     def __init__(self, num_samples: int, seed: int = 0, shuffle: bool = True) -> None:
@@ -35,7 +36,7 @@ class SeededEpochSampler(Sampler[tuple[int, int]]):
         self.seed = seed
         self.shuffle = shuffle
         self.epoch = 0
-        self.start_at = 0
+        self.skip_first: Callable[[], int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -49,6 +50,9 @@ class SeededEpochSampler(Sampler[tuple[int, int]]):
             order = torch.randperm(self.num_samples, generator=generator).tolist()
         else:
             order = list(range(self.num_samples))
-        start, self.start_at = self.start_at, 0
+        # Evaluated lazily, at the first item: Lightning creates the iterator before it has
+        # restored how many batches of the interrupted epoch were completed.
+        start = self.skip_first() if self.skip_first is not None else 0
+        self.skip_first = None
         for index in order[start:]:
             yield index, sample_seed(self.seed, self.epoch, index)

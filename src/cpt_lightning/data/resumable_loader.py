@@ -38,15 +38,19 @@ class ResumableDataLoader(DataLoader):
         self._resume_pending = bool(state_dict.get("resumable"))
 
     def __iter__(self) -> Iterator[Any]:
-        skip = 0
-        if self._resume_pending and self.completed_batches is not None:
-            skip = self.completed_batches()
-        self._resume_pending = False
-        sampler = getattr(self.batch_sampler, "sampler", None)
-        if skip and isinstance(sampler, SeededEpochSampler) and self.batch_size is not None:
-            sampler.start_at = skip * self.batch_size
+        resume, self._resume_pending = self._resume_pending and self.completed_batches is not None, False
+        if not resume:
             return super().__iter__()
-        return islice(super().__iter__(), skip, None)
+        sampler = getattr(self.batch_sampler, "sampler", None)
+        if isinstance(sampler, SeededEpochSampler) and self.batch_size is not None:
+            sampler.skip_first = lambda: self.completed_batches() * self.batch_size
+            return super().__iter__()
+        return self._dropping_completed_batches()
+
+    def _dropping_completed_batches(self) -> Iterator[Any]:
+        # Lightning creates the iterator before it restores the batch count: read it at the first batch.
+        iterator = super().__iter__()
+        yield from islice(iterator, self.completed_batches(), None)
 
 
 def resumable_train_loader(

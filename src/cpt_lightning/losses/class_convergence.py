@@ -74,9 +74,9 @@ class ClassConvergenceTerm(LossTerm):
 
     Variants: `cluster_local` (CPT's frame, needs clusters) and `plain`
     (`1 - cos(f_i, t_{y_i})`). The image origin `m_C` comes from per-class
-    running means `m_k` kept in non-persistent buffers (sized on first use;
-    a resumed or transferred run rebuilds them from its first batch, so
-    checkpoints stay class-agnostic): in training mode, before the loss is
+    running means `m_k` kept in buffers (sized on first use; checkpointed so
+    a resumed fit continues exactly, and dropped by `CPTModule` when a
+    checkpoint is loaded for other classes): in training mode, before the loss is
     computed, every class present in the batch updates
     `m_k <- ema_momentum * m_k + (1 - ema_momentum) * batch mean of class k`
     from detached features; a class seen for the first time is set to its
@@ -110,10 +110,17 @@ class ClassConvergenceTerm(LossTerm):
         self.ema_momentum = float(ema_momentum)
         self.singletons = singletons
         self.needs_clusters = variant == "cluster_local"
-        # Class-dependent state is rebuilt for the current classes, never checkpointed (as CoOp's
-        # class buffers), so prompts transfer to other class lists and checkpoints stay small.
-        self.register_buffer("class_image_means", torch.zeros(0, 0), persistent=False)
-        self.register_buffer("class_seen", torch.zeros(0, dtype=torch.bool), persistent=False)
+        # Training state like optimizer momentum: checkpointed so that a resumed fit is exact.
+        self.register_buffer("class_image_means", torch.zeros(0, 0))
+        self.register_buffer("class_seen", torch.zeros(0, dtype=torch.bool))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # The buffers are sized on first use; take the checkpoint's size before copying into them.
+        for name in ("class_image_means", "class_seen"):
+            incoming = state_dict.get(prefix + name)
+            if incoming is not None and incoming.shape != getattr(self, name).shape:
+                setattr(self, name, torch.empty_like(incoming, device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         if self.variant == "plain":

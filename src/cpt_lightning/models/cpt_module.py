@@ -311,8 +311,10 @@ class CPTModule(LightningModule):
                     "must match."
                 )
         saved_classes = checkpoint.get("cpt_classnames")
-        if "cluster_ids" in state and saved_classes != self.classnames:
-            # The assignment belongs to the saved run's classes; for other classes it is recomputed at fit start.
-            del state["cluster_ids"]
+        if saved_classes != self.classnames:
+            # The cluster assignment and the loss terms' per-class state belong to the saved run's
+            # classes; for other classes they are rebuilt (clusters at fit start, running means on use).
+            for key in [k for k in state if k == "cluster_ids" or k.startswith("loss.")]:
+                del state[key]
         elif "cluster_ids" in state:
             self.cluster_ids = torch.empty_like(state["cluster_ids"]).to(self.cluster_ids.device)
