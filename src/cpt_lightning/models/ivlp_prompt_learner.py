@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from contextlib import nullcontext
 
 import torch
 from torch import nn
@@ -123,7 +124,7 @@ class IVLPPromptLearner(PromptLearner):
 
     def _text_hooks(self, clip: FrozenClip):
         if self.text_prompts is None:
-            return deep_prompt_hooks(clip.token_embedding, self._text_layers(clip), [])
+            return nullcontext()
         # Position 0 is the start token; the prompts sit at 1 .. n_ctx_text in every layer.
         transforms = [functools.partial(replace_tokens, prompts=layer, start=1) for layer in self.text_prompts]
         return deep_prompt_hooks(clip.token_embedding, self._text_layers(clip), transforms)
