@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset
+
+from cpt_lightning.data.resumable_loader import resumable_train_loader
 
 
 def _generated_images(num_classes: int, per_class: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -14,6 +16,20 @@ def _generated_images(num_classes: int, per_class: int, size: int, seed: int) ->
     labels = torch.arange(num_classes).repeat_interleave(per_class)
     noise = torch.randn(len(labels), 3, size, size, generator=generator)
     return class_colour[labels] + 0.5 * noise, labels
+
+
+class _Tensors(Dataset):
+    """`(image, label)` rows; accepts the `(index, seed)` keys of `SeededEpochSampler` (nothing is random here)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = index[0] if isinstance(index, tuple) else index
+        return self.images[index], self.labels[index]
 
 
 class GeneratedDataModule(LightningDataModule):
@@ -47,12 +63,11 @@ class GeneratedDataModule(LightningDataModule):
 
     def setup(self, stage: str) -> None:
         n = len(self.classnames)
-        self.train_set = TensorDataset(*_generated_images(n, self.train_per_class, self.image_size, self.seed))
-        self.eval_set = TensorDataset(*_generated_images(n, self.eval_per_class, self.image_size, self.seed + 1))
+        self.train_set = _Tensors(*_generated_images(n, self.train_per_class, self.image_size, self.seed))
+        self.eval_set = _Tensors(*_generated_images(n, self.eval_per_class, self.image_size, self.seed + 1))
 
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=generator)
+        return resumable_train_loader(self, self.train_set, self.batch_size, self.seed)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.eval_set, batch_size=self.batch_size)

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from cpt_lightning.models.class_prompt_tokens import ClassPromptTokens, placeholder_token_id
 from cpt_lightning.models.frozen_clip import FrozenClip
@@ -31,8 +32,12 @@ class CoOpPromptLearner(PromptLearner):
             None for N(0, 0.02^2) random vectors (CoOp's random init).
         class_specific: one context per class (CoOp's CSC) instead of a
             shared one; such a prompt cannot transfer to other classes.
-        text_batch_size: classes encoded per text-tower call, bounding peak
-            activation memory for large class counts.
+        text_batch_size: classes encoded per text-tower call (None: all at once).
+        checkpoint_text: recompute each chunk's activations in the backward
+            pass instead of storing them, so training memory is one chunk's
+            activations rather than all classes' (gradients are identical; the
+            text tower runs forward twice). With `text_batch_size`, this bounds
+            the memory of 1,000-class prompts.
     """
 
     def __init__(
@@ -43,6 +48,7 @@ class CoOpPromptLearner(PromptLearner):
         ctx_init: str | None = "a photo of a",
         class_specific: bool = False,
         text_batch_size: int | None = None,
+        checkpoint_text: bool = False,
     ) -> None:
         super().__init__()
         if n_ctx < 1:
@@ -65,7 +71,10 @@ class CoOpPromptLearner(PromptLearner):
         self.n_ctx = n_ctx
         self.class_specific = class_specific
         self.num_train_classes = len(classnames)
+        if text_batch_size is not None and text_batch_size < 1:
+            raise ValueError(f"text_batch_size must be >= 1 or None, got {text_batch_size}.")
         self.text_batch_size = text_batch_size
+        self.checkpoint_text = checkpoint_text
         self._tokens = ClassPromptTokens([placeholder_token_id(clip)] * n_ctx)
 
     def tokenize_classnames(self, clip: FrozenClip, classnames: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,12 +106,22 @@ class CoOpPromptLearner(PromptLearner):
         input_ids, attention_mask = self.tokenize_classnames(clip, classnames)
         device = self.ctx.device
         chunk = self.text_batch_size or len(classnames)
+        recompute = self.checkpoint_text and torch.is_grad_enabled() and self.ctx.requires_grad
         features = []
         for start in range(0, len(classnames), chunk):
             stop = start + chunk
             ctx = self.ctx[start:stop] if self.class_specific else self.ctx
-            with self._spliced(clip, ctx):
-                features.append(
-                    clip.encode_token_ids(input_ids[start:stop].to(device), attention_mask[start:stop].to(device))
-                )
+            ids, mask = input_ids[start:stop].to(device), attention_mask[start:stop].to(device)
+            if recompute:
+                features.append(checkpoint(self._encode_chunk, clip, ctx, ids, mask, use_reentrant=False))
+            else:
+                features.append(self._encode_chunk(clip, ctx, ids, mask))
         return torch.cat(features)
+
+    def _encode_chunk(
+        self, clip: FrozenClip, ctx: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        # The splice hook lives inside the recomputed region, so a checkpointed
+        # backward re-applies it exactly as the forward did.
+        with self._spliced(clip, ctx):
+            return clip.encode_token_ids(input_ids, attention_mask)

@@ -11,6 +11,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from cpt_lightning.losses import CrossEntropyTerm, LossCollection, LossInputs, LossTerm
+from cpt_lightning.metrics.geometry import GeometryMetrics
 from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
 from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
 from cpt_lightning.models.frozen_clip import FrozenClip
@@ -207,6 +208,8 @@ class CPTModule(LightningModule):
                 self.eval_metrics[name] = MetricCollection(
                     {"acc": MulticlassAccuracy(num_classes=len(names), average="micro"), "loss": MeanMetric()}
                 )
+        set_sizes = {name: len(names) for name, names in self._eval_sets.items()}
+        self.geometry = GeometryMetrics(set_sizes, self.clip.config.projection_dim)
 
     def _prepare_eval_text_features(self) -> None:
         # Prompts are fixed during evaluation: encode each set's classes once, not per batch.
@@ -224,7 +227,9 @@ class CPTModule(LightningModule):
     def _eval_step(self, stage: str, batch, dataloader_idx: int) -> None:
         pixel_values, labels = batch
         set_name = list(self._eval_sets)[dataloader_idx]
-        logits = self.logits(self.encode_images(pixel_values), self._eval_text_features[set_name])
+        image_features = self.encode_images(pixel_values)
+        logits = self.logits(image_features, self._eval_text_features[set_name])
+        self.geometry.update_images(set_name, image_features, labels)
         metrics = self.eval_metrics[set_name]
         metrics["acc"].update(logits, labels)
         metrics["loss"].update(torch.nn.functional.cross_entropy(logits.float(), labels), labels.shape[0])
@@ -237,6 +242,11 @@ class CPTModule(LightningModule):
                 key = f"{stage}/{metric_name}" if len(self._eval_sets) == 1 else f"{stage}/{set_name}/{metric_name}"
                 self.log(key, value, sync_dist=False)
             metrics.reset()
+        # Neural-collapse geometry: NC1 of this epoch's image features, shape of the training prototypes.
+        with torch.no_grad():
+            geometry = self.geometry.compute(self.prompted_text_features(), self.cluster_ids)
+        for name, value in geometry.items():
+            self.log(f"{stage}/{name}", value, sync_dist=False)
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("val", batch, dataloader_idx)
