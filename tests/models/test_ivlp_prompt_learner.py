@@ -164,3 +164,20 @@ def test_bad_token_counts_name_the_fix(clip):
         clip, CLASSNAMES, n_ctx_text=2, ctx_init=None, prompt_depth_text=2, prompt_depth_vision=0
     )
     assert random_init.text_prompts.shape == (2, 2, 32)
+
+
+def test_chunked_checkpointed_text_gradients_equal_the_naive_computation(clip):
+    naive = IVLPPromptLearner(clip, CLASSNAMES, prompt_depth_text=3, prompt_depth_vision=0)
+    bounded = IVLPPromptLearner(
+        clip, CLASSNAMES, prompt_depth_text=3, prompt_depth_vision=0, text_batch_size=3, checkpoint_text=True
+    )
+    target = torch.randn(len(CLASSNAMES), clip.config.projection_dim, generator=torch.Generator().manual_seed(3))
+    grads = []
+    for learner in (naive, bounded):
+        (learner.encode_text(clip, CLASSNAMES) * target).sum().backward()
+        grads.append(learner.text_prompts.grad.clone())
+    assert all(grads[0][layer].abs().sum() > 0 for layer in range(3))
+    # Deep-prompt gradients are O(1) (hidden-state scale): compare relative to that, float32 summation order aside.
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="text_batch_size must be >= 1"):
+        IVLPPromptLearner(clip, CLASSNAMES, prompt_depth_text=3, prompt_depth_vision=0, text_batch_size=0)

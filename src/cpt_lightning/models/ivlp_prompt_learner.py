@@ -7,6 +7,7 @@ from contextlib import nullcontext
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from cpt_lightning.models.class_prompt_tokens import ClassPromptTokens, placeholder_token_id
 from cpt_lightning.models.deep_prompt_hooks import append_tokens, deep_prompt_hooks, replace_tokens
@@ -54,8 +55,11 @@ class IVLPPromptLearner(PromptLearner):
             random ones. Deeper text prompts and all vision prompts are
             N(0, 0.02^2), as in MaPLe / PromptSRC.
         seed: seed of the random initialisation (a local generator, independent of the global RNG).
-        text_batch_size: classes encoded per text-tower call, bounding peak
-            activation memory for large class counts.
+        text_batch_size: classes encoded per text-tower call (None: all at once).
+        checkpoint_text: recompute each text chunk's activations in the
+            backward pass instead of storing them (identical gradients, two
+            forward passes); with `text_batch_size`, training memory for the
+            text side is one chunk's activations, as in the CoOp host.
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class IVLPPromptLearner(PromptLearner):
         ctx_init: str | None = "a photo of a",
         seed: int = 0,
         text_batch_size: int | None = None,
+        checkpoint_text: bool = False,
     ) -> None:
         super().__init__()
         for argument, value in (("n_ctx_text", n_ctx_text), ("n_ctx_vision", n_ctx_vision)):
@@ -77,6 +82,8 @@ class IVLPPromptLearner(PromptLearner):
                 raise ValueError(
                     f"{argument} must be >= 1, got {value}; for no {tower} prompts set prompt_depth_{tower}=0."
                 )
+        if text_batch_size is not None and text_batch_size < 1:
+            raise ValueError(f"text_batch_size must be >= 1 or None, got {text_batch_size}.")
         _check_depth("prompt_depth_text", prompt_depth_text, len(self._text_layers(clip)), "text")
         _check_depth("prompt_depth_vision", prompt_depth_vision, len(self._vision_layers(clip)), "vision")
         self.n_ctx_text = n_ctx_text
@@ -84,6 +91,7 @@ class IVLPPromptLearner(PromptLearner):
         self.prompt_depth_text = prompt_depth_text
         self.prompt_depth_vision = prompt_depth_vision
         self.text_batch_size = text_batch_size
+        self.checkpoint_text = checkpoint_text
         generator = torch.Generator().manual_seed(seed)
         init_ids = clip.tokenizer(ctx_init, add_special_tokens=False)["input_ids"] if ctx_init else []
 
@@ -141,13 +149,21 @@ class IVLPPromptLearner(PromptLearner):
         input_ids, attention_mask = self._tokens(clip, classnames)
         device = clip.token_embedding.weight.device
         chunk = self.text_batch_size or len(classnames)
+        recompute = self.checkpoint_text and torch.is_grad_enabled() and self.text_prompts is not None
         features = []
-        with self._text_hooks(clip):
-            for start in range(0, len(classnames), chunk):
-                stop = start + chunk
-                ids, mask = input_ids[start:stop].to(device), attention_mask[start:stop].to(device)
-                features.append(clip.encode_token_ids(ids, mask))
+        for start in range(0, len(classnames), chunk):
+            stop = start + chunk
+            ids, mask = input_ids[start:stop].to(device), attention_mask[start:stop].to(device)
+            if recompute:
+                features.append(checkpoint(self._encode_text_chunk, clip, ids, mask, use_reentrant=False))
+            else:
+                features.append(self._encode_text_chunk(clip, ids, mask))
         return torch.cat(features)
+
+    def _encode_text_chunk(self, clip: FrozenClip, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        # The hooks live inside the recomputed region, so a checkpointed backward re-applies them.
+        with self._text_hooks(clip):
+            return clip.encode_token_ids(input_ids, attention_mask)
 
     def encode_images(self, clip: FrozenClip, pixel_values: torch.Tensor) -> torch.Tensor:
         if self.vision_prompts is None:
