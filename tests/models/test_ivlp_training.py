@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import functools
+import math
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from lightning.pytorch import Trainer
+from threadpoolctl import threadpool_limits
 
 from cpt_lightning.cli import main
 from cpt_lightning.data.generated import GeneratedDataModule
@@ -81,44 +84,56 @@ def test_checkpoint_holds_only_prompts_and_transfers_to_other_classes(tiny_clip_
 
 
 @pytest.mark.slow
-def test_host_yaml_composes_with_a_run_config_and_depth_overrides(tiny_clip_dir, tmp_path):
+def test_cpt_preset_fits_on_the_ivlp_host_from_yaml_and_checkpoints_prompts_only(tiny_clip_dir, tmp_path):
     run = {
         "seed_everything": 3,
         "trainer": {
             "accelerator": "cpu",
             "max_epochs": 1,
-            "logger": False,
+            "log_every_n_steps": 1,
+            "num_sanity_val_steps": 0,
             "enable_progress_bar": False,
             "enable_model_summary": False,
             "default_root_dir": str(tmp_path / "run"),
-            "callbacks": [
-                {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True}}
-            ],
+            "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(tmp_path)}},
         },
-        "model": {
-            "clip_name_or_path": str(tiny_clip_dir),
-            "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.05}},
-        },
+        "model": {"clip_name_or_path": str(tiny_clip_dir)},
         "data": {
             "class_path": "cpt_lightning.data.generated.GeneratedDataModule",
-            "init_args": {"classnames": CLASSNAMES, "batch_size": 8},
+            "init_args": {"classnames": CLASSNAMES, "train_per_class": 4, "eval_per_class": 1, "batch_size": 8},
         },
     }
     run_file = tmp_path / "run.yaml"
     run_file.write_text(yaml.safe_dump(run))
-    host = str(CONFIGS / "hosts" / "ivlp.yaml")
-    depth = [
+    configs = [CONFIGS / "methods" / "cpt.yaml", run_file, CONFIGS / "hosts" / "ivlp.yaml"]
+    args = [part for config in configs for part in ("--config", str(config))]
+    depths = [
         "--model.prompt_learner.init_args.prompt_depth_text=2",
         "--model.prompt_learner.init_args.prompt_depth_vision=1",
     ]
-
-    fit = main(["fit", "--config", str(run_file), "--config", host, *depth])
-
-    learner = fit.model.prompt_learner
-    assert isinstance(learner, IVLPPromptLearner)
-    assert (learner.n_ctx_text, learner.n_ctx_vision) == (4, 4)
-    assert learner.text_prompts.shape[0] == 2 and learner.vision_prompts.shape[0] == 1
-    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    assert set(state) >= PROMPTS and not [k for k in state if k.startswith("clip.")]
     with pytest.raises(ValueError, match="prompt_depth_text=9, but this CLIP.s text tower has 2 layers"):
-        main(["fit", "--config", str(run_file), "--config", host])
+        main(["fit", *args])  # the host's ViT-B/16 default, on a 2-layer CLIP
+
+    with threadpool_limits(1):
+        fitted = main(["fit", *args, *depths])
+
+    module = fitted.model
+    learner = module.prompt_learner
+    assert isinstance(learner, IVLPPromptLearner)
+    assert (learner.text_prompts.shape[0], learner.vision_prompts.shape[0]) == (2, 1)
+    assert sorted(module.loss.terms) == ["ce", "conv", "etf", "rot"]
+    initial = IVLPPromptLearner(module.clip, CLASSNAMES, prompt_depth_text=2, prompt_depth_vision=1)
+    assert not torch.equal(learner.text_prompts.cpu(), initial.text_prompts)
+    assert not torch.equal(learner.vision_prompts.cpu(), initial.vision_prompts)
+    assert module.cluster_ids.shape == (len(CLASSNAMES),)
+    with open(Path(fitted.trainer.logger.log_dir) / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    for key in ("train/loss_ce", "train/loss_etf", "train/loss_conv", "train/loss_rot", "val/nc1"):
+        values = [float(row[key]) for row in rows if row.get(key)]
+        assert values and all(math.isfinite(v) for v in values), f"{key}: {values}"
+
+    path = tmp_path / "ivlp-cpt.ckpt"
+    fitted.trainer.save_checkpoint(path)
+    state = torch.load(path, weights_only=True)["state_dict"]
+    assert set(state) == PROMPTS | {"cluster_ids"}
+    assert torch.equal(state["cluster_ids"], module.cluster_ids)
