@@ -5,6 +5,7 @@ from __future__ import annotations
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
 from cpt_lightning.models.cpt_module import CPTModule
 
 
@@ -24,9 +25,15 @@ def _class_groups_of(datamodule: LightningDataModule) -> list[str] | None:
 
 
 class CPTLightningCLI(LightningCLI):
-    """LightningCLI whose data module tells the model its class names and head/medium/tail groups."""
+    """LightningCLI whose data module tells the model its class names and head/medium/tail groups.
+
+    The cluster callback is always on, configured under the top-level `clusters:` key: the
+    cluster-aware terms need it, every method's geometry metrics use it, and a user's own
+    `trainer.callbacks` list (checkpointing, early stopping) can no longer drop it by accident.
+    """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ClusterAssignmentCallback, "clusters")
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
 
