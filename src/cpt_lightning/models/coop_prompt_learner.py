@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from cpt_lightning.models.class_prompt_tokens import ClassPromptTokens, placeholder_token_id
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.prompt_learner import PromptLearner
 
@@ -75,40 +75,11 @@ class CoOpPromptLearner(PromptLearner):
             raise ValueError(f"text_batch_size must be >= 1 or None, got {text_batch_size}.")
         self.text_batch_size = text_batch_size
         self.checkpoint_text = checkpoint_text
-        self._placeholder_id = self._choose_placeholder_id(clip)
-        self._token_cache: OrderedDict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-
-    @staticmethod
-    def _choose_placeholder_id(clip: FrozenClip) -> int:
-        # CoOp's "X"; any id works as long as it is not the end token CLIP pools at.
-        ids = clip.tokenizer("X", add_special_tokens=False)["input_ids"]
-        candidate = ids[0] if ids else (clip.tokenizer.unk_token_id or 0)
-        eos = clip.model.config.text_config.eos_token_id
-        return candidate if candidate != eos else 0
+        self._tokens = ClassPromptTokens([placeholder_token_id(clip)] * n_ctx)
 
     def tokenize_classnames(self, clip: FrozenClip, classnames: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids and attention mask of "[SOT] X*n_ctx {name}. [EOT]" for each class (cached)."""
-        key = tuple(classnames)
-        if key not in self._token_cache:
-            tokenizer = clip.tokenizer
-            start, end = tokenizer.bos_token_id, tokenizer.eos_token_id
-            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end
-            max_len = clip.config.text_config.max_position_embeddings
-            rows = []
-            for name in classnames:
-                name_ids = tokenizer(f"{name}.", add_special_tokens=False)["input_ids"]
-                row = [start] + [self._placeholder_id] * self.n_ctx + name_ids
-                rows.append(row[: max_len - 1] + [end])
-            length = max(len(r) for r in rows)
-            input_ids = torch.full((len(rows), length), pad, dtype=torch.long)
-            attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-            for i, row in enumerate(rows):
-                input_ids[i, : len(row)] = torch.tensor(row)
-                attention_mask[i, : len(row)] = 1
-            self._token_cache[key] = (input_ids, attention_mask)
-            if len(self._token_cache) > 8:  # eval sets rotate; keep a handful
-                self._token_cache.popitem(last=False)
-        return self._token_cache[key]
+        return self._tokens(clip, classnames)
 
     @contextmanager
     def _spliced(self, clip: FrozenClip, ctx: torch.Tensor):
