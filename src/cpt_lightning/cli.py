@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from lightning.pytorch import LightningDataModule
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from typing import Any
 
+from lightning.pytorch import LightningDataModule, Trainer
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
 from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
 from cpt_lightning.models.cpt_module import CPTModule
+from cpt_lightning.plugins import AtomicCheckpointIO
 
 
 def _classnames_of(datamodule: LightningDataModule) -> list[str]:
@@ -27,15 +32,25 @@ def _class_groups_of(datamodule: LightningDataModule) -> list[str] | None:
 class CPTLightningCLI(LightningCLI):
     """LightningCLI whose data module tells the model its class names and head/medium/tail groups.
 
-    The `dashboard` section configures the always-present `WandbDashboard` callback (a no-op
-    unless `trainer.logger` is a `WandbLogger`), so a config's `trainer.callbacks` list never has
-    to repeat it.
+    The cluster callback is always on, configured under the top-level `clusters:` key: the
+    cluster-aware terms need it, every method's geometry metrics use it, and a user's own
+    `trainer.callbacks` list (checkpointing, early stopping) can no longer drop it by accident.
+    Likewise the `dashboard` section configures the always-present `WandbDashboard` callback (a
+    no-op unless `trainer.logger` is a `WandbLogger`).
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ClusterAssignmentCallback, "clusters")
         parser.add_lightning_class_args(WandbDashboard, "dashboard")
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        # Checkpoints that survive a kill, unless the user configured their own CheckpointIO plugin.
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
 
 def main(args: list[str] | None = None, run: bool = True) -> CPTLightningCLI:

@@ -20,8 +20,9 @@ def write_image(path: Path, value: int = 128, size: tuple[int, int] = (10, 8), m
     return path
 
 
-def coop_split_dataset(root: Path, image_dir: str, relpath, classnames: list[str], counts: dict[str, int],
-                       split_file: str) -> dict[str, list[list]]:
+def coop_split_dataset(
+    root: Path, image_dir: str, relpath, classnames: list[str], counts: dict[str, int], split_file: str
+) -> dict[str, list[list]]:
     """Write images and a `split_zhou_*.json`; `relpath(classname, split, i)` gives each path."""
     split = {}
     for name, per_class in counts.items():

@@ -50,9 +50,7 @@ def labels_of(items):
     return Counter(label for _, label in items)
 
 
-@pytest.mark.parametrize(
-    "module, image_dir, relpath", SPLIT_FILE_LAYOUTS, ids=lambda v: getattr(v, "__name__", "")
-)
+@pytest.mark.parametrize("module, image_dir, relpath", SPLIT_FILE_LAYOUTS, ids=lambda v: getattr(v, "__name__", ""))
 def test_split_file_benchmarks_load_names_counts_and_labels(tmp_path, module, image_dir, relpath):
     split = coop_split_dataset(tmp_path, image_dir, relpath, CLASSES, COUNTS, module.split_file)
     dm = module(root=str(tmp_path), shots=4, seed=1, image_settings=TINY, num_workers=0)
@@ -126,10 +124,13 @@ def imagenet_1k(root: Path):
     return wnids
 
 
-@pytest.mark.parametrize("module, folder, subset", [
-    (ImageNetADataModule, "imagenet-a", IMAGENET_A_WNIDS),
-    (ImageNetRDataModule, "imagenet-r", IMAGENET_R_WNIDS),
-])
+@pytest.mark.parametrize(
+    "module, folder, subset",
+    [
+        (ImageNetADataModule, "imagenet-a", IMAGENET_A_WNIDS),
+        (ImageNetRDataModule, "imagenet-r", IMAGENET_R_WNIDS),
+    ],
+)
 def test_imagenet_a_and_r_are_200_class_subsets_on_imagenet_indices(tmp_path, module, folder, subset):
     wnids = imagenet_1k(tmp_path)
     for wnid in subset:
@@ -154,9 +155,7 @@ def test_imagenet_v2_and_sketch_cover_all_1000_classes(tmp_path):
         write_image(v2_dir / str(label) / "a.jpeg")
         write_image(tmp_path / "imagenet-sketch" / "images" / wnid / "sketch_0.JPEG")
     v2 = ImageNetV2DataModule(root=str(tmp_path / "imagenetv2"), image_settings=TINY, num_workers=0)
-    sketch = ImageNetSketchDataModule(
-        root=str(tmp_path / "imagenet-sketch"), image_settings=TINY, num_workers=0
-    )
+    sketch = ImageNetSketchDataModule(root=str(tmp_path / "imagenet-sketch"), image_settings=TINY, num_workers=0)
     for dm in (v2, sketch):
         dm.setup("test")
         assert dm.eval_class_indices["all"] == list(range(1000))
@@ -189,11 +188,7 @@ def test_imagenet_lt_lists_and_many_medium_few_groups(tmp_path):
 def test_places_lt_derives_class_names_from_paths(tmp_path):
     folders = ["a/airfield", "a/apartment_building/outdoor", "b/bakery/shop"]
     for split in ("train", "val", "test"):
-        lines = [
-            f"data_256/{folder}/0000{i}.jpg {label}\n"
-            for label, folder in enumerate(folders)
-            for i in range(2)
-        ]
+        lines = [f"data_256/{folder}/0000{i}.jpg {label}\n" for label, folder in enumerate(folders) for i in range(2)]
         (tmp_path / f"Places_LT_{split}.txt").write_text("".join(lines))
     for label, folder in enumerate(folders):
         write_image(tmp_path / "data_256" / folder / "00000.jpg", value=label * 50)

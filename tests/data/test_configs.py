@@ -14,10 +14,28 @@ DATA_CONFIGS = [c for c in CONFIGS if "data" in (yaml.safe_load(c.read_text()) o
 def test_every_benchmark_has_a_config():
     names = {c.stem for c in DATA_CONFIGS}
     required = {
-        "imagenet", "imagenet_b2n", "imagenet_b2n_tau025", "imagenet_b2n_tau006", "caltech101", "oxford_pets",
-        "stanford_cars", "flowers102", "food101", "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101",
-        "imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r", "imagenet_lt", "places_lt",
-        "image_folder", "huggingface",
+        "imagenet",
+        "imagenet_b2n",
+        "imagenet_b2n_tau025",
+        "imagenet_b2n_tau006",
+        "caltech101",
+        "oxford_pets",
+        "stanford_cars",
+        "flowers102",
+        "food101",
+        "fgvc_aircraft",
+        "sun397",
+        "dtd",
+        "eurosat",
+        "ucf101",
+        "imagenetv2",
+        "imagenet_sketch",
+        "imagenet_a",
+        "imagenet_r",
+        "imagenet_lt",
+        "places_lt",
+        "image_folder",
+        "huggingface",
     }
     assert required <= names, sorted(required - names)
 

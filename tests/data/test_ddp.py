@@ -30,8 +30,9 @@ def run_rank(rank: int, world_size: int, root: str, port: int, out: str) -> None
         dm.setup("fit")
         result = {"train": dm.train_items, "val": dm.val_items, "groups": dm.class_groups}
         try:  # a rank-dependent seed must be refused on every rank
-            OxfordPetsDataModule(root=root, shots=2, seed=rank, image_settings=TINY, num_workers=0,
-                                 use_cache=False).setup("fit")
+            OxfordPetsDataModule(
+                root=root, shots=2, seed=rank, image_settings=TINY, num_workers=0, use_cache=False
+            ).setup("fit")
             result["divergence"] = "not detected"
         except RuntimeError as error:
             result["divergence"] = str(error)
@@ -42,8 +43,14 @@ def run_rank(rank: int, world_size: int, root: str, port: int, out: str) -> None
 
 def test_every_rank_sees_the_same_sampled_subset(tmp_path):
     classes = ["a", "b", "c", "d"]
-    coop_split_dataset(tmp_path / "pets", "images", lambda c, s, i: f"{c}_{s}{i}.jpg", classes,
-                       {"train": 6, "val": 3, "test": 1}, "split_zhou_OxfordPets.json")
+    coop_split_dataset(
+        tmp_path / "pets",
+        "images",
+        lambda c, s, i: f"{c}_{s}{i}.jpg",
+        classes,
+        {"train": 6, "val": 3, "test": 1},
+        "split_zhou_OxfordPets.json",
+    )
     mp.spawn(run_rank, args=(2, str(tmp_path / "pets"), free_port(), str(tmp_path)), nprocs=2, join=True)
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     for key in ("train", "val", "groups"):

@@ -20,8 +20,14 @@ PETS = ["abyssinian", "bengal", "boxer"]
 
 
 def pets(root, counts=None):
-    return coop_split_dataset(root, "images", lambda c, s, i: f"{c}_{s}{i}.jpg", PETS,
-                              counts or {"train": 4, "val": 2, "test": 1}, "split_zhou_OxfordPets.json")
+    return coop_split_dataset(
+        root,
+        "images",
+        lambda c, s, i: f"{c}_{s}{i}.jpg",
+        PETS,
+        counts or {"train": 4, "val": 2, "test": 1},
+        "split_zhou_OxfordPets.json",
+    )
 
 
 def make_pets(root, **kwargs):
@@ -44,8 +50,9 @@ def test_missing_and_malformed_split_files(tmp_path):
     (tmp_path / "split_zhou_OxfordPets.json").write_text('{"train": [], "test": []}')
     with pytest.raises(DatasetLayoutError, match="keys 'train', 'val', 'test'"):
         make_pets(tmp_path)
-    (tmp_path / "split_zhou_OxfordPets.json").write_text(json.dumps(
-        {"train": [["a.jpg", "0", "abyssinian"]], "val": [["a.jpg", 0, "x"]], "test": [["a.jpg", 0, "x"]]}))
+    (tmp_path / "split_zhou_OxfordPets.json").write_text(
+        json.dumps({"train": [["a.jpg", "0", "abyssinian"]], "val": [["a.jpg", 0, "x"]], "test": [["a.jpg", 0, "x"]]})
+    )
     with pytest.raises(DatasetLayoutError, match="entry 0 of split 'train'.*integer label"):
         make_pets(tmp_path)
 

@@ -10,9 +10,16 @@ from .miniatures import TINY, class_folders
 def test_local_imagefolder_through_datasets(tmp_path):
     class_folders(tmp_path / "data" / "train", ["cat", "sea_lion", "dog"], 3, suffix=".png")
     class_folders(tmp_path / "data" / "test", ["cat", "sea_lion", "dog"], 1, suffix=".png")
-    dm = HuggingFaceDataModule(name="imagefolder", data_dir=str(tmp_path / "data"), shots=2, seed=3,
-                               image_settings=TINY, num_workers=0, cache_dir=str(tmp_path / "splits"),
-                               hf_cache_dir=str(tmp_path / "hf"))
+    dm = HuggingFaceDataModule(
+        name="imagefolder",
+        data_dir=str(tmp_path / "data"),
+        shots=2,
+        seed=3,
+        image_settings=TINY,
+        num_workers=0,
+        cache_dir=str(tmp_path / "splits"),
+        hf_cache_dir=str(tmp_path / "hf"),
+    )
     assert dm.classnames == ["cat", "dog", "sea lion"]  # datasets sorts the folder names
     dm.setup("fit")
     assert sorted(label for _, label in dm.train_items) == [0, 0, 1, 1, 2, 2]

@@ -24,10 +24,10 @@ def shared_dataset(name: str) -> Path:
 def test_cifar10_mini_through_the_folder_module(tmp_path):
     root = shared_dataset("cifar10-mini")
     settings = ImageSettings(crop_size=32, resize_shortest_edge=32)
-    dm = ImageFolderDataModule(root=str(root), shots=2, seed=1, image_settings=settings, num_workers=0,
-                               cache_dir=str(tmp_path))
-    assert dm.classnames == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                             "truck"]
+    dm = ImageFolderDataModule(
+        root=str(root), shots=2, seed=1, image_settings=settings, num_workers=0, cache_dir=str(tmp_path)
+    )
+    assert dm.classnames == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     dm.setup("fit")
     assert len(dm.train_items) == 20 and len(dm.test_items["all"]) == 500
     assert all(Path(key).parent.name == dm.classnames[label] for key, label in dm.test_items["all"])
@@ -44,8 +44,15 @@ def test_cifar10_mini_through_the_folder_module(tmp_path):
 def test_imagenet_sample_through_the_imagenet_module(tmp_path):
     root = shared_dataset("imagenet-sample")
     settings = ImageSettings(crop_size=16, resize_shortest_edge=16)
-    dm = ImageNetDataModule(root=str(root), train_dir="images", test_dir="images", shots=1,
-                            image_settings=settings, num_workers=0, cache_dir=str(tmp_path))
+    dm = ImageNetDataModule(
+        root=str(root),
+        train_dir="images",
+        test_dir="images",
+        shots=1,
+        image_settings=settings,
+        num_workers=0,
+        cache_dir=str(tmp_path),
+    )
     names = [line.split(" ", 1)[1] for line in (root / "classnames.txt").read_text().splitlines()]
     assert len(dm.classnames) == 1000 and dm.classnames == names
     assert dm.classnames[:2] == ["tench", "goldfish"]

@@ -15,8 +15,11 @@ def test_eval_normalisation_matches_a_hand_computation():
     image = Image.new("RGB", (40, 30), (255, 128, 0))
     pixels = EvalTransform(ImageSettings(crop_size=16, resize_shortest_edge=20))(image)
     assert pixels.shape == (3, 16, 16) and pixels.dtype == torch.float32
-    expected = [(255 / 255 - CLIP_MEAN[0]) / CLIP_STD[0], (128 / 255 - CLIP_MEAN[1]) / CLIP_STD[1],
-                (0 - CLIP_MEAN[2]) / CLIP_STD[2]]
+    expected = [
+        (255 / 255 - CLIP_MEAN[0]) / CLIP_STD[0],
+        (128 / 255 - CLIP_MEAN[1]) / CLIP_STD[1],
+        (0 - CLIP_MEAN[2]) / CLIP_STD[2],
+    ]
     for channel in range(3):
         assert torch.allclose(pixels[channel], torch.full((16, 16), expected[channel]), atol=1e-6)
 
@@ -25,8 +28,9 @@ def test_eval_resizes_the_short_edge_then_centre_crops():
     # a horizontal ramp: after resize 40x20 -> 20x10 and centre crop 10, columns 5..14 remain
     ramp = np.tile(np.arange(40, dtype=np.uint8) * 6, (20, 1))
     image = Image.fromarray(np.stack([ramp] * 3, axis=-1))
-    settings = ImageSettings(crop_size=10, resize_shortest_edge=10, mean=(0, 0, 0), std=(1, 1, 1),
-                             interpolation="nearest")
+    settings = ImageSettings(
+        crop_size=10, resize_shortest_edge=10, mean=(0, 0, 0), std=(1, 1, 1), interpolation="nearest"
+    )
     pixels = EvalTransform(settings)(image)
     resized = np.asarray(image.resize((20, 10), Image.Resampling.NEAREST))
     assert torch.allclose(pixels[0], torch.from_numpy(resized[:, 5:15, 0] / 255.0).float())

@@ -35,7 +35,7 @@ def test_base_to_new_test_reports_base_new_hm_and_groups(tiny_clip_dir, tmp_path
 
     expected = {}
     for set_name, names in data.eval_classnames.items():
-        images, labels = data.eval_sets[set_name].tensors
+        images, labels = data.eval_sets[set_name].images, data.eval_sets[set_name].labels
         with torch.no_grad():
             predicted = module(images, names).argmax(-1)
         correct = predicted == labels

@@ -68,3 +68,20 @@ def test_ctx_init_token_count_must_match_n_ctx(tiny_clip_dir):
 def test_missing_clip_directory_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         FrozenClip.from_pretrained(str(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("class_specific", [False, True])
+def test_chunked_checkpointed_gradients_equal_the_naive_computation(tiny_clip_dir, class_specific):
+    clip = FrozenClip.from_pretrained(str(tiny_clip_dir))
+    naive = CoOpPromptLearner(clip, CLASSNAMES, class_specific=class_specific)
+    bounded = CoOpPromptLearner(
+        clip, CLASSNAMES, class_specific=class_specific, text_batch_size=4, checkpoint_text=True
+    )
+    target = torch.randn(len(CLASSNAMES), clip.config.projection_dim, generator=torch.Generator().manual_seed(3))
+    grads = []
+    for learner in (naive, bounded):
+        loss = (learner.encode_text(clip, CLASSNAMES) * target).sum()
+        loss.backward()
+        grads.append(learner.ctx.grad.clone())
+    assert grads[0].abs().sum() > 0
+    assert (grads[0] - grads[1]).abs().max().item() <= 1e-6

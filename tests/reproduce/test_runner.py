@@ -139,7 +139,8 @@ def test_builtin_protocols_cover_the_fields_grids():
     assert set(protocols["domain_generalization"].transfer) == shifts
     repo = Path(__file__).resolve().parents[2]
     for protocol in protocols.values():
-        for config in [*protocol.datasets.values(), *protocol.transfer.values()]:
+        methods = [config for method in protocol.methods.values() for config in method.configs]
+        for config in [*protocol.datasets.values(), *protocol.transfer.values(), *methods]:
             assert (repo / config).is_file(), config
 
 
@@ -174,7 +175,7 @@ def test_transfer_targets_are_tested_with_the_trained_prompts(tiny_clip_dir, tmp
     transferred = CPTModule.load_from_checkpoint(run_dir / "prompts.ckpt", classnames=DATASETS["vehicles"])
     data = GeneratedDataModule(DATASETS["vehicles"], eval_per_class=3)
     data.setup("test")
-    images, labels = data.eval_sets["all"].tensors
+    images, labels = data.eval_sets["all"].images, data.eval_sets["all"].labels
     with torch.no_grad():
         accuracy = (transferred(images).argmax(-1) == labels).float().mean().item()
     assert tests["vehicles"]["test/acc"] == pytest.approx(accuracy)

@@ -81,7 +81,11 @@ class StanfordCarsDataModule(SplitFileDataModule):
     split_file = "split_zhou_StanfordCars.json"
     image_dir = ""
     expected_layout = _layout(
-        "stanford_cars", "cars_test/", "cars_test_annos_withlabels.mat", "cars_train/", "devkit/",
+        "stanford_cars",
+        "cars_test/",
+        "cars_test_annos_withlabels.mat",
+        "cars_train/",
+        "devkit/",
         "split_zhou_StanfordCars.json",
     )
 

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from cpt_lightning.data.image_dataset import LabelledImageDataset, open_image_file
 from cpt_lightning.data.layout import DatasetLayoutError, require_path, require_root
+from cpt_lightning.data.resumable_loader import resumable_train_loader
 from cpt_lightning.data.sampling import (
     Item,
     Subsample,
@@ -293,7 +294,7 @@ class FewShotDataModule(L.LightningDataModule):
         if self.test_only:
             raise RuntimeError(f"{type(self).__name__} is a test-only dataset; use it with `cpt test`.")
         dataset = LabelledImageDataset(self.train_items, self._train_transform, self.load_image)
-        return self._loader(dataset, self.batch_size, shuffle=True)
+        return resumable_train_loader(self, dataset, self.batch_size, self.seed, num_workers=self.num_workers)
 
     def val_dataloader(self) -> list[DataLoader]:
         return [self._eval_loader(self.val_items[name]) for name in self.eval_classnames]

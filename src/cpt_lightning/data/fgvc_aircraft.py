@@ -14,14 +14,16 @@ class FGVCAircraftDataModule(FewShotDataModule):
     """
 
     dataset_name = "fgvc_aircraft"
-    expected_layout = "\n".join([
-        "fgvc_aircraft/",
-        "|-- images/            (<image id>.jpg)",
-        "|-- variants.txt",
-        "|-- images_variant_train.txt",
-        "|-- images_variant_val.txt",
-        "|-- images_variant_test.txt",
-    ])
+    expected_layout = "\n".join(
+        [
+            "fgvc_aircraft/",
+            "|-- images/            (<image id>.jpg)",
+            "|-- variants.txt",
+            "|-- images_variant_train.txt",
+            "|-- images_variant_val.txt",
+            "|-- images_variant_test.txt",
+        ]
+    )
 
     def read_classnames(self) -> list[str]:
         path = self.require("variants.txt", "class list")

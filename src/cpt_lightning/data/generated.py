@@ -6,8 +6,9 @@ from typing import Literal
 
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 
+from cpt_lightning.data.resumable_loader import resumable_train_loader
 from cpt_lightning.data.sampling import base_new_split
 from cpt_lightning.data.unpadded_sampler import eval_sampler
 
@@ -21,12 +22,26 @@ def _generated_images(num_classes: int, per_class: int, size: int, seed: int) ->
     return class_colour[labels] + 0.5 * noise, labels
 
 
-def _select(images: torch.Tensor, labels: torch.Tensor, selected: list[int]) -> TensorDataset:
+class _Tensors(Dataset):
+    """`(image, label)` rows; accepts the `(index, seed)` keys of `SeededEpochSampler` (nothing is random here)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = index[0] if isinstance(index, tuple) else index
+        return self.images[index], self.labels[index]
+
+
+def _select(images: torch.Tensor, labels: torch.Tensor, selected: list[int]) -> _Tensors:
     """The images of the `selected` labels, relabelled to their position in `selected`."""
     keep = torch.isin(labels, torch.tensor(selected))
     new_label = torch.full((int(labels.max()) + 1,), -1, dtype=torch.long)
     new_label[selected] = torch.arange(len(selected))
-    return TensorDataset(images[keep], new_label[labels[keep]])
+    return _Tensors(images[keep], new_label[labels[keep]])
 
 
 class GeneratedDataModule(LightningDataModule):
@@ -83,8 +98,7 @@ class GeneratedDataModule(LightningDataModule):
         self.eval_sets = {name: _select(*evaluation, labels) for name, labels in self.eval_labels.items()}
 
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=generator)
+        return resumable_train_loader(self, self.train_set, self.batch_size, self.seed)
 
     def _eval_loaders(self) -> DataLoader | list[DataLoader]:
         loaders = [

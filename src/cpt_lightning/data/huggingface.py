@@ -57,8 +57,17 @@ class HuggingFaceDataModule(FewShotDataModule):
         cache_dir = cache_dir or str(Path("~/.cache/cpt_lightning/splits").expanduser())
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         super().__init__(
-            data_dir or cache_dir, shots, seed, tau, subsample, batch_size, eval_batch_size, num_workers,
-            image_settings, cache_dir, use_cache,
+            data_dir or cache_dir,
+            shots,
+            seed,
+            tau,
+            subsample,
+            batch_size,
+            eval_batch_size,
+            num_workers,
+            image_settings,
+            cache_dir,
+            use_cache,
         )
 
     def _split(self, role: str):

@@ -52,6 +52,10 @@ class LabelledImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        # A `SeededEpochSampler` passes `(index, augmentation_seed)` so that random
+        # augmentation is a function of the sample and epoch, not of process history.
+        index, seed = index if isinstance(index, tuple) else (index, None)
         key, label = self.items[index]
-        return self.transform(self.load_image(key)), label
+        image = self.load_image(key)
+        return (self.transform(image) if seed is None else self.transform(image, seed=seed)), label

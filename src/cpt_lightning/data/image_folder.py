@@ -24,12 +24,14 @@ class ImageFolderDataModule(FewShotDataModule):
     """
 
     dataset_name = "image_folder"
-    expected_layout = "\n".join([
-        "root/",
-        "|-- train/   (one folder per class: train/<class name>/<image>.jpg)",
-        "|-- test/    (the same class folders)",
-        "|-- val/     (optional, see `val_dir`)",
-    ])
+    expected_layout = "\n".join(
+        [
+            "root/",
+            "|-- train/   (one folder per class: train/<class name>/<image>.jpg)",
+            "|-- test/    (the same class folders)",
+            "|-- val/     (optional, see `val_dir`)",
+        ]
+    )
 
     def __init__(
         self,
@@ -51,8 +53,17 @@ class ImageFolderDataModule(FewShotDataModule):
         self.train_dir, self.test_dir, self.val_dir = train_dir, test_dir, val_dir
         self.dataset_name = f"image_folder_{Path(root).name}"
         super().__init__(
-            root, shots, seed, tau, subsample, batch_size, eval_batch_size, num_workers,
-            image_settings, cache_dir, use_cache,
+            root,
+            shots,
+            seed,
+            tau,
+            subsample,
+            batch_size,
+            eval_batch_size,
+            num_workers,
+            image_settings,
+            cache_dir,
+            use_cache,
         )
 
     def read_classnames(self) -> list[str]:

@@ -14,13 +14,15 @@ from cpt_lightning.data.layout import (
 from cpt_lightning.data.sampling import Subsample
 from cpt_lightning.models.image_settings import ImageSettings
 
-IMAGENET_LAYOUT = "\n".join([
-    "imagenet/",
-    "|-- images/",
-    "|   |-- train/   (1,000 folders n01440764, n01443537, ... of JPEGs)",
-    "|   |-- val/     (the same 1,000 folders; ImageNet's val set is the test set)",
-    "|-- classnames.txt   (`<wnid> <class name>` per line, CoOp's file)",
-])
+IMAGENET_LAYOUT = "\n".join(
+    [
+        "imagenet/",
+        "|-- images/",
+        "|   |-- train/   (1,000 folders n01440764, n01443537, ... of JPEGs)",
+        "|   |-- val/     (the same 1,000 folders; ImageNet's val set is the test set)",
+        "|-- classnames.txt   (`<wnid> <class name>` per line, CoOp's file)",
+    ]
+)
 
 
 def imagenet_folder_items(directory: Path, wnids: list[str], dataset: str) -> list[tuple[str, int]]:
@@ -67,8 +69,17 @@ class ImageNetDataModule(FewShotDataModule):
     ) -> None:
         self.train_dir, self.test_dir = train_dir, test_dir
         super().__init__(
-            root, shots, seed, tau, subsample, batch_size, eval_batch_size, num_workers,
-            image_settings, cache_dir, use_cache,
+            root,
+            shots,
+            seed,
+            tau,
+            subsample,
+            batch_size,
+            eval_batch_size,
+            num_workers,
+            image_settings,
+            cache_dir,
+            use_cache,
         )
 
     def read_classnames(self) -> list[str]:

@@ -37,8 +37,12 @@ class ImageNetShiftDataModule(FewShotDataModule):
         image_settings: ImageSettings | None = None,
     ) -> None:
         super().__init__(
-            root, shots=None, eval_batch_size=eval_batch_size, num_workers=num_workers,
-            image_settings=image_settings, use_cache=False,
+            root,
+            shots=None,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            image_settings=image_settings,
+            use_cache=False,
         )
         self.classnames = list(self.imagenet_classnames)
         self.class_groups = None
@@ -88,11 +92,13 @@ class ImageNetV2DataModule(ImageNetShiftDataModule):
 
     dataset_name = "imagenetv2"
     image_dir = "imagenetv2-matched-frequency-format-val"
-    expected_layout = "\n".join([
-        "imagenetv2/",
-        "|-- imagenetv2-matched-frequency-format-val/   (folders 0 .. 999, ImageNet labels)",
-        "|-- classnames.txt   (copied from imagenet/)",
-    ])
+    expected_layout = "\n".join(
+        [
+            "imagenetv2/",
+            "|-- imagenetv2-matched-frequency-format-val/   (folders 0 .. 999, ImageNet labels)",
+            "|-- classnames.txt   (copied from imagenet/)",
+        ]
+    )
 
     def read_splits(self) -> RawSplits:
         image_dir = self.require(self.image_dir, "image folder")
@@ -105,11 +111,13 @@ class ImageNetSketchDataModule(ImageNetShiftDataModule):
 
     dataset_name = "imagenet-sketch"
     image_dir = "images"
-    expected_layout = "\n".join([
-        "imagenet-sketch/",
-        "|-- images/   (1,000 folders n01440764, ...)",
-        "|-- classnames.txt   (copied from imagenet/)",
-    ])
+    expected_layout = "\n".join(
+        [
+            "imagenet-sketch/",
+            "|-- images/   (1,000 folders n01440764, ...)",
+            "|-- classnames.txt   (copied from imagenet/)",
+        ]
+    )
 
 
 class ImageNetADataModule(ImageNetShiftDataModule):
@@ -118,11 +126,13 @@ class ImageNetADataModule(ImageNetShiftDataModule):
     dataset_name = "imagenet-adversarial"
     image_dir = "imagenet-a"
     subset_wnids = IMAGENET_A_WNIDS
-    expected_layout = "\n".join([
-        "imagenet-adversarial/",
-        "|-- imagenet-a/   (200 folders n01498041, ...; README.txt is ignored)",
-        "|-- classnames.txt   (copied from imagenet/)",
-    ])
+    expected_layout = "\n".join(
+        [
+            "imagenet-adversarial/",
+            "|-- imagenet-a/   (200 folders n01498041, ...; README.txt is ignored)",
+            "|-- classnames.txt   (copied from imagenet/)",
+        ]
+    )
 
 
 class ImageNetRDataModule(ImageNetShiftDataModule):
@@ -131,8 +141,10 @@ class ImageNetRDataModule(ImageNetShiftDataModule):
     dataset_name = "imagenet-rendition"
     image_dir = "imagenet-r"
     subset_wnids = IMAGENET_R_WNIDS
-    expected_layout = "\n".join([
-        "imagenet-rendition/",
-        "|-- imagenet-r/   (200 folders n01443537, ...)",
-        "|-- classnames.txt   (copied from imagenet/)",
-    ])
+    expected_layout = "\n".join(
+        [
+            "imagenet-rendition/",
+            "|-- imagenet-r/   (200 folders n01443537, ...)",
+            "|-- classnames.txt   (copied from imagenet/)",
+        ]
+    )

@@ -114,8 +114,13 @@ def read_split_file(path: Path, dataset: str) -> dict[str, list[SplitRecord]]:
             raise DatasetLayoutError(f"{dataset}: split {split!r} of {path} is empty or not a list.")
         parsed: list[SplitRecord] = []
         for index, record in enumerate(records):
-            if not (isinstance(record, list) and len(record) == 3 and isinstance(record[0], str)
-                    and isinstance(record[1], int) and isinstance(record[2], str)):
+            if not (
+                isinstance(record, list)
+                and len(record) == 3
+                and isinstance(record[0], str)
+                and isinstance(record[1], int)
+                and isinstance(record[2], str)
+            ):
                 raise DatasetLayoutError(
                     f"{dataset}: entry {index} of split {split!r} in {path} is {record!r}; expected "
                     "[relative image path, integer label, class name]. Download the split file again."

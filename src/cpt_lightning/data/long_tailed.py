@@ -44,8 +44,17 @@ class ListFileDataModule(FewShotDataModule):
         self.image_root = Path(image_root).expanduser() if image_root else Path(root).expanduser()
         self._lists: dict[str, list[tuple[str, int]]] = {}
         super().__init__(
-            root, shots, seed, tau, subsample, batch_size, eval_batch_size, num_workers,
-            image_settings, cache_dir, use_cache,
+            root,
+            shots,
+            seed,
+            tau,
+            subsample,
+            batch_size,
+            eval_batch_size,
+            num_workers,
+            image_settings,
+            cache_dir,
+            use_cache,
         )
 
     def read_list(self, split: str) -> list[tuple[str, int]]:
@@ -90,14 +99,16 @@ class ImageNetLTDataModule(ListFileDataModule):
 
     dataset_name = "imagenet_lt"
     list_prefix = "ImageNet_LT"
-    expected_layout = "\n".join([
-        "imagenet_lt/   (root)",
-        "|-- ImageNet_LT_train.txt   (`train/<wnid>/<file>.JPEG <label>` per line)",
-        "|-- ImageNet_LT_val.txt",
-        "|-- ImageNet_LT_test.txt    (`val/<wnid>/<file>.JPEG <label>`)",
-        "|-- classnames.txt          (CoOp's ImageNet file)",
-        "image_root (default: root), e.g. imagenet/images/ with train/ and val/",
-    ])
+    expected_layout = "\n".join(
+        [
+            "imagenet_lt/   (root)",
+            "|-- ImageNet_LT_train.txt   (`train/<wnid>/<file>.JPEG <label>` per line)",
+            "|-- ImageNet_LT_val.txt",
+            "|-- ImageNet_LT_test.txt    (`val/<wnid>/<file>.JPEG <label>`)",
+            "|-- classnames.txt          (CoOp's ImageNet file)",
+            "image_root (default: root), e.g. imagenet/images/ with train/ and val/",
+        ]
+    )
 
     def read_classnames(self) -> list[str]:
         path = self.require("classnames.txt", "class-name file")
@@ -113,7 +124,7 @@ def places_name_from_path(path: str) -> str:
     """
     parts = PurePosixPath(path).parent.parts
     letters = [i for i, part in enumerate(parts) if len(part) == 1 and part.isalpha()]
-    tail = parts[letters[0] + 1:] if letters else parts[-1:]
+    tail = parts[letters[0] + 1 :] if letters else parts[-1:]
     return " ".join(tail).replace("_", " ")
 
 
@@ -127,14 +138,16 @@ class PlacesLTDataModule(ListFileDataModule):
 
     dataset_name = "places_lt"
     list_prefix = "Places_LT"
-    expected_layout = "\n".join([
-        "places_lt/   (root)",
-        "|-- Places_LT_train.txt   (`data_256/a/airfield/00000001.jpg <label>` per line)",
-        "|-- Places_LT_val.txt",
-        "|-- Places_LT_test.txt",
-        "|-- classnames.txt        (optional; one class name per line)",
-        "image_root (default: root): the Places365 folder with data_256/ and val_256/",
-    ])
+    expected_layout = "\n".join(
+        [
+            "places_lt/   (root)",
+            "|-- Places_LT_train.txt   (`data_256/a/airfield/00000001.jpg <label>` per line)",
+            "|-- Places_LT_val.txt",
+            "|-- Places_LT_test.txt",
+            "|-- classnames.txt        (optional; one class name per line)",
+            "image_root (default: root): the Places365 folder with data_256/ and val_256/",
+        ]
+    )
 
     def read_classnames(self) -> list[str]:
         names_file = self.root / "classnames.txt"
@@ -151,7 +164,6 @@ class PlacesLTDataModule(ListFileDataModule):
                 )
         if sorted(names) != list(range(len(names))):
             raise DatasetLayoutError(
-                "PlacesLT: Places_LT_train.txt does not cover labels 0..K-1; every class needs "
-                "training images."
+                "PlacesLT: Places_LT_train.txt does not cover labels 0..K-1; every class needs training images."
             )
         return [names[label] for label in range(len(names))]

@@ -125,6 +125,9 @@ def sample_per_class(
     if short:
         log.warning(
             "%d classes have fewer images than requested (up to %d); all of their images are used: %s%s",
-            len(short), draw_size, ", ".join(short[:10]), " ..." if len(short) > 10 else "",
+            len(short),
+            draw_size,
+            ", ".join(short[:10]),
+            " ..." if len(short) > 10 else "",
         )
     return chosen

@@ -33,9 +33,7 @@ def pil_resample(interpolation: str) -> Image.Resampling:
     try:
         return _PIL_RESAMPLE[interpolation]
     except KeyError:
-        raise ValueError(
-            f"Unknown interpolation {interpolation!r}; expected one of {sorted(_PIL_RESAMPLE)}."
-        ) from None
+        raise ValueError(f"Unknown interpolation {interpolation!r}; expected one of {sorted(_PIL_RESAMPLE)}.") from None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -97,7 +95,9 @@ class TrainTransform:
     Randomness comes from a `random.Random` owned by this object and re-seeded from
     `torch.initial_seed()` whenever it runs in a new process or DataLoader worker (torch seeds
     each worker differently, and `seed_everything(workers=True)` makes those seeds reproducible),
-    so workers never share a stream and the global RNGs are never touched.
+    so workers never share a stream and the global RNGs are never touched. Given a `seed`
+    (from `SeededEpochSampler`), the sample's augmentation depends on that seed alone, which
+    makes it independent of workers and exactly reproducible on resume.
     """
 
     def __init__(self, settings: ImageSettings) -> None:
@@ -113,8 +113,8 @@ class TrainTransform:
             self._seeded_for = owner
         return self._rng
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        rng = self._generator()
+    def __call__(self, image: Image.Image, seed: int | None = None) -> torch.Tensor:
+        rng = self._generator() if seed is None else random.Random(seed)
         image = to_rgb(image)
         size = self.settings.crop_size
         box = random_resized_crop_box(image.width, image.height, rng)

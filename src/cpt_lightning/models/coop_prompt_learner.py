@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from cpt_lightning.models.class_prompt_tokens import ClassPromptTokens, placeholder_token_id
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.prompt_learner import PromptLearner
 
@@ -31,8 +32,12 @@ class CoOpPromptLearner(PromptLearner):
             None for N(0, 0.02^2) random vectors (CoOp's random init).
         class_specific: one context per class (CoOp's CSC) instead of a
             shared one; such a prompt cannot transfer to other classes.
-        text_batch_size: classes encoded per text-tower call, bounding peak
-            activation memory for large class counts.
+        text_batch_size: classes encoded per text-tower call (None: all at once).
+        checkpoint_text: recompute each chunk's activations in the backward
+            pass instead of storing them, so training memory is one chunk's
+            activations rather than all classes' (gradients are identical; the
+            text tower runs forward twice). With `text_batch_size`, this bounds
+            the memory of 1,000-class prompts.
     """
 
     def __init__(
@@ -43,6 +48,7 @@ class CoOpPromptLearner(PromptLearner):
         ctx_init: str | None = "a photo of a",
         class_specific: bool = False,
         text_batch_size: int | None = None,
+        checkpoint_text: bool = False,
     ) -> None:
         super().__init__()
         if n_ctx < 1:
@@ -65,41 +71,15 @@ class CoOpPromptLearner(PromptLearner):
         self.n_ctx = n_ctx
         self.class_specific = class_specific
         self.num_train_classes = len(classnames)
+        if text_batch_size is not None and text_batch_size < 1:
+            raise ValueError(f"text_batch_size must be >= 1 or None, got {text_batch_size}.")
         self.text_batch_size = text_batch_size
-        self._placeholder_id = self._choose_placeholder_id(clip)
-        self._token_cache: OrderedDict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-
-    @staticmethod
-    def _choose_placeholder_id(clip: FrozenClip) -> int:
-        # CoOp's "X"; any id works as long as it is not the end token CLIP pools at.
-        ids = clip.tokenizer("X", add_special_tokens=False)["input_ids"]
-        candidate = ids[0] if ids else (clip.tokenizer.unk_token_id or 0)
-        eos = clip.model.config.text_config.eos_token_id
-        return candidate if candidate != eos else 0
+        self.checkpoint_text = checkpoint_text
+        self._tokens = ClassPromptTokens([placeholder_token_id(clip)] * n_ctx)
 
     def tokenize_classnames(self, clip: FrozenClip, classnames: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids and attention mask of "[SOT] X*n_ctx {name}. [EOT]" for each class (cached)."""
-        key = tuple(classnames)
-        if key not in self._token_cache:
-            tokenizer = clip.tokenizer
-            start, end = tokenizer.bos_token_id, tokenizer.eos_token_id
-            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end
-            max_len = clip.config.text_config.max_position_embeddings
-            rows = []
-            for name in classnames:
-                name_ids = tokenizer(f"{name}.", add_special_tokens=False)["input_ids"]
-                row = [start] + [self._placeholder_id] * self.n_ctx + name_ids
-                rows.append(row[: max_len - 1] + [end])
-            length = max(len(r) for r in rows)
-            input_ids = torch.full((len(rows), length), pad, dtype=torch.long)
-            attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-            for i, row in enumerate(rows):
-                input_ids[i, : len(row)] = torch.tensor(row)
-                attention_mask[i, : len(row)] = 1
-            self._token_cache[key] = (input_ids, attention_mask)
-            if len(self._token_cache) > 8:  # eval sets rotate; keep a handful
-                self._token_cache.popitem(last=False)
-        return self._token_cache[key]
+        return self._tokens(clip, classnames)
 
     @contextmanager
     def _spliced(self, clip: FrozenClip, ctx: torch.Tensor):
@@ -126,12 +106,22 @@ class CoOpPromptLearner(PromptLearner):
         input_ids, attention_mask = self.tokenize_classnames(clip, classnames)
         device = self.ctx.device
         chunk = self.text_batch_size or len(classnames)
+        recompute = self.checkpoint_text and torch.is_grad_enabled() and self.ctx.requires_grad
         features = []
         for start in range(0, len(classnames), chunk):
             stop = start + chunk
             ctx = self.ctx[start:stop] if self.class_specific else self.ctx
-            with self._spliced(clip, ctx):
-                features.append(
-                    clip.encode_token_ids(input_ids[start:stop].to(device), attention_mask[start:stop].to(device))
-                )
+            ids, mask = input_ids[start:stop].to(device), attention_mask[start:stop].to(device)
+            if recompute:
+                features.append(checkpoint(self._encode_chunk, clip, ctx, ids, mask, use_reentrant=False))
+            else:
+                features.append(self._encode_chunk(clip, ctx, ids, mask))
         return torch.cat(features)
+
+    def _encode_chunk(
+        self, clip: FrozenClip, ctx: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        # The splice hook lives inside the recomputed region, so a checkpointed
+        # backward re-applies it exactly as the forward did.
+        with self._spliced(clip, ctx):
+            return clip.encode_token_ids(input_ids, attention_mask)

@@ -10,6 +10,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics.classification import MulticlassAccuracy
 
 from cpt_lightning.losses import CrossEntropyTerm, LossCollection, LossInputs, LossTerm
+from cpt_lightning.metrics.geometry import GeometryMetrics
 from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
 from cpt_lightning.models.evaluation import (
     EvalResults,
@@ -219,6 +220,8 @@ class CPTModule(LightningModule):
             if name not in self.eval_metrics:
                 groups = groups_for_set(names, self.classnames, self.class_groups)
                 self.eval_metrics[name] = eval_metric_collection(len(names), groups)
+        set_sizes = {name: len(names) for name, names in self._eval_sets.items()}
+        self.geometry = GeometryMetrics(set_sizes, self.clip.config.projection_dim)
 
     def _prepare_eval_text_features(self) -> None:
         # Prompts are fixed during evaluation: encode each set's classes once, not per batch.
@@ -236,7 +239,9 @@ class CPTModule(LightningModule):
     def _eval_step(self, stage: str, batch, dataloader_idx: int) -> None:
         pixel_values, labels = batch
         set_name = list(self._eval_sets)[dataloader_idx]
-        logits = self.logits(self.encode_images(pixel_values), self._eval_text_features[set_name])
+        image_features = self.encode_images(pixel_values)
+        logits = self.logits(image_features, self._eval_text_features[set_name])
+        self.geometry.update_images(set_name, image_features, labels)
         update_eval_metrics(self.eval_metrics[set_name], logits, labels)
 
     def _log_eval_epoch(self, stage: str) -> None:
@@ -244,6 +249,11 @@ class CPTModule(LightningModule):
         self.eval_results[stage] = compute_eval_results(stage, self.eval_metrics, self._eval_sets)
         for key, value in self.eval_results[stage].scalars.items():
             self.log(key, value, sync_dist=False)
+        # Neural-collapse geometry: NC1 of this epoch's image features, shape of the training prototypes.
+        with torch.no_grad():
+            geometry = self.geometry.compute(self.prompted_text_features(), self.cluster_ids)
+        for name, value in geometry.items():
+            self.log(f"{stage}/{name}", value, sync_dist=False)
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("val", batch, dataloader_idx)
@@ -308,8 +318,10 @@ class CPTModule(LightningModule):
                     "must match."
                 )
         saved_classes = checkpoint.get("cpt_classnames")
-        if "cluster_ids" in state and saved_classes != self.classnames:
-            # The assignment belongs to the saved run's classes; for other classes it is recomputed at fit start.
-            del state["cluster_ids"]
+        if saved_classes != self.classnames:
+            # The cluster assignment and the loss terms' per-class state belong to the saved run's
+            # classes; for other classes they are rebuilt (clusters at fit start, running means on use).
+            for key in [k for k in state if k == "cluster_ids" or k.startswith("loss.")]:
+                del state[key]
         elif "cluster_ids" in state:
             self.cluster_ids = torch.empty_like(state["cluster_ids"]).to(self.cluster_ids.device)

@@ -1,0 +1,66 @@
+"""Shared set-up for the benchmark scripts: ViT-B/16-sized random CLIPs and class names, offline."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = (REPO_ROOT / ".." / "shared").resolve()
+sys.path.insert(0, str(REPO_ROOT / "src"))
+
+from transformers import CLIPConfig  # noqa: E402
+
+
+def vit_b16_config(tokenizer) -> CLIPConfig:
+    """`openai/clip-vit-base-patch16`'s architecture (random weights)."""
+    return CLIPConfig(
+        text_config=dict(
+            hidden_size=512,
+            intermediate_size=2048,
+            num_hidden_layers=12,
+            num_attention_heads=8,
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        ),
+        vision_config=dict(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            image_size=224,
+            patch_size=16,
+        ),
+        projection_dim=512,
+    )
+
+
+def real_clip_tokenizer():
+    """OpenAI's CLIP tokenizer, built from the BPE file in ../shared/clip-bpe."""
+    from cpt_lightning.models.clip_tokenizer import build_clip_tokenizer
+
+    bpe = SHARED / "clip-bpe" / "bpe_simple_vocab_16e6.txt.gz"
+    if not bpe.is_file():
+        sys.exit(f"Missing {bpe}: the benchmarks build the real CLIP tokenizer from the project's shared/ folder.")
+    return build_clip_tokenizer(bpe, Path(tempfile.mkdtemp(prefix="clip_tok_")))
+
+
+def imagenet_classnames(count: int = 1000) -> list[str]:
+    """ImageNet's class names (from ../shared), repeated with a suffix if more are asked for."""
+    path = SHARED / "datasets" / "imagenet-sample" / "classnames.txt"
+    if not path.is_file():
+        sys.exit(f"Missing {path}: the benchmarks take ImageNet's class names from the shared/ folder.")
+    names = [line.split(" ", 1)[1].strip() for line in path.read_text().splitlines() if line.strip()]
+    return [names[i % len(names)] + ("" if i < len(names) else f" {i // len(names)}") for i in range(count)]
+
+
+def save_vit_b16_clip(out_dir: Path | None = None) -> Path:
+    """A ViT-B/16-sized random CLIP with the real tokenizer, written with `save_pretrained`."""
+    from cpt_lightning.testing import save_random_clip
+
+    tokenizer = real_clip_tokenizer()
+    out_dir = out_dir or Path(tempfile.mkdtemp(prefix="clip_b16_"))
+    return save_random_clip(out_dir, tokenizer, config=vit_b16_config(tokenizer))

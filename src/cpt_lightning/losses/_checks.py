@@ -1,0 +1,35 @@
+"""Early, actionable failures for terms that need more than the batch."""
+
+from __future__ import annotations
+
+import torch
+
+from cpt_lightning.losses.base import LossInputs
+
+
+def require_clusters(term_name: str, inputs: LossInputs) -> torch.Tensor:
+    """Return `inputs.cluster_ids`, or explain how to provide them."""
+    if inputs.cluster_ids is None or inputs.cluster_ids.numel() == 0:
+        raise RuntimeError(
+            f"Loss term '{term_name}' needs a cluster assignment, but none was set. Add "
+            "`cpt_lightning.callbacks.ClusterAssignmentCallback` to `trainer.callbacks`, or pick the "
+            "term's variant that needs no clusters."
+        )
+    if inputs.cluster_ids.numel() != inputs.text_features.shape[0]:
+        raise RuntimeError(
+            f"Loss term '{term_name}': cluster_ids has {inputs.cluster_ids.numel()} entries but there are "
+            f"{inputs.text_features.shape[0]} class prototypes; the assignment belongs to another "
+            "class list. Recompute it (start a fresh fit) for the current classes."
+        )
+    return inputs.cluster_ids
+
+
+def require_frozen_text(term_name: str, inputs: LossInputs) -> torch.Tensor:
+    """Return `inputs.frozen_text_features`, or explain how to provide them."""
+    if inputs.frozen_text_features is None or inputs.frozen_text_features.numel() == 0:
+        raise RuntimeError(
+            f"Loss term '{term_name}' needs the frozen zero-shot text features t0, but none were given. "
+            "The module fills them at fit start when a term sets `needs_frozen_text`; call it through "
+            "`CPTModule` or pass `frozen_text_features` in `LossInputs`."
+        )
+    return inputs.frozen_text_features

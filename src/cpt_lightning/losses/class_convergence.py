@@ -1,0 +1,171 @@
+"""Class-wise convergence: image features collapse onto their class prototype.
+
+In the cluster-local frame each modality is centred by its own cluster mean,
+because CLIP's image and text features live in different cones: the text
+side by `mu_C` (mean of the cluster's tuned prototypes), the image side by
+`m_C`, a class-balanced running mean of image features (see
+`ClassConvergenceTerm`). Functional core plus the loss term.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.losses._checks import require_clusters
+from cpt_lightning.losses.base import LossInputs, LossTerm
+
+
+def class_convergence_loss(
+    image_features: torch.Tensor,
+    labels: torch.Tensor,
+    text_features: torch.Tensor,
+    image_centres: torch.Tensor | None = None,
+    text_centres: torch.Tensor | None = None,
+    sample_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """`mean_i (1 - cos(f_i - a_{y_i}, t_{y_i} - b_{y_i}))` over the masked samples, in float32.
+
+    `image_centres` / `text_centres` (`[K, D]`, per class) are the frame
+    origins `a`, `b`; None means the origin (the plain variant,
+    `1 - cos(f_i, t_{y_i})`). Differentiable zero when no sample is kept.
+    """
+    image = image_features.float()
+    prototypes = text_features.float()[labels]
+    if image_centres is not None:
+        image = image - image_centres.float()[labels]
+    if text_centres is not None:
+        prototypes = prototypes - text_centres.float()[labels]
+    per_sample = 1.0 - F.cosine_similarity(image, prototypes, dim=-1)
+    if sample_mask is None:
+        return per_sample.mean()
+    if not bool(sample_mask.any()):
+        return per_sample.sum() * 0.0
+    return per_sample[sample_mask].mean()
+
+
+def cluster_frame_centres(
+    text_features: torch.Tensor,
+    class_image_means: torch.Tensor,
+    class_seen: torch.Tensor,
+    cluster_ids: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per class k, the origins of its cluster-local frame: `(m_{c(k)}, mu_{c(k)})`, each `[K, D]`.
+
+    `mu_C` is the mean of the cluster's text prototypes; `m_C` the mean of
+    the running image means of the cluster's classes seen so far (class-
+    balanced, so a head class does not own its cluster's origin).
+    """
+    layout = ClusterLayout.from_ids(cluster_ids.to(text_features.device))
+    text_centres = layout.means(text_features.float())[layout.inverse]
+    seen = class_seen.to(class_image_means.dtype).unsqueeze(-1)
+    seen_sums = layout.gather(class_image_means * seen).sum(dim=1)
+    seen_counts = layout.gather(seen).sum(dim=1).clamp_min(1)
+    image_centres = (seen_sums / seen_counts)[layout.inverse]
+    return image_centres, text_centres
+
+
+class ClassConvergenceTerm(LossTerm):
+    """Pulls image features onto their class prototype (logged as `conv`).
+
+    Variants: `cluster_local` (CPT's frame, needs clusters) and `plain`
+    (`1 - cos(f_i, t_{y_i})`). The image origin `m_C` comes from per-class
+    running means `m_k` kept in buffers (sized on first use; checkpointed so
+    a resumed fit continues exactly, and dropped by `CPTModule` when a
+    checkpoint is loaded for other classes): in training mode, before the loss is
+    computed, every class present in the batch updates
+    `m_k <- ema_momentum * m_k + (1 - ema_momentum) * batch mean of class k`
+    from detached features; a class seen for the first time is set to its
+    batch mean (no blend with an arbitrary zero start). `m_C` is the mean of
+    `m_k` over the cluster's classes seen so far, so it always includes the
+    current batch's classes. Under DDP the per-class batch sums and counts are
+    all-reduced first, so every rank holds identical running means.
+    Singleton clusters have no cluster-local frame (`t_k - mu_C = 0`):
+    `singletons="skip"` leaves their samples out (method.md: singletons take
+    no part in intra-cluster terms), `singletons="global_frame"` centres them
+    by the global means of both modalities instead.
+    """
+
+    name = "conv"
+
+    def __init__(
+        self,
+        weight: float = 1.0,
+        variant: Literal["cluster_local", "plain"] = "cluster_local",
+        ema_momentum: float = 0.9,
+        singletons: Literal["skip", "global_frame"] = "skip",
+    ) -> None:
+        super().__init__(weight)
+        if variant not in ("cluster_local", "plain"):
+            raise ValueError(f"ClassConvergenceTerm: variant must be 'cluster_local' or 'plain', got {variant!r}.")
+        if not 0.0 <= ema_momentum < 1.0:
+            raise ValueError(f"ClassConvergenceTerm: ema_momentum must be in [0, 1), got {ema_momentum}.")
+        if singletons not in ("skip", "global_frame"):
+            raise ValueError(f"ClassConvergenceTerm: singletons must be 'skip' or 'global_frame', got {singletons!r}.")
+        self.variant = variant
+        self.ema_momentum = float(ema_momentum)
+        self.singletons = singletons
+        self.needs_clusters = variant == "cluster_local"
+        # Training state like optimizer momentum: checkpointed so that a resumed fit is exact.
+        self.register_buffer("class_image_means", torch.zeros(0, 0))
+        self.register_buffer("class_seen", torch.zeros(0, dtype=torch.bool))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # The buffers are sized on first use; take the checkpoint's size before copying into them.
+        for name in ("class_image_means", "class_seen"):
+            incoming = state_dict.get(prefix + name)
+            if incoming is not None and incoming.shape != getattr(self, name).shape:
+                setattr(self, name, torch.empty_like(incoming, device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, inputs: LossInputs) -> torch.Tensor:
+        if self.variant == "plain":
+            return class_convergence_loss(inputs.image_features, inputs.labels, inputs.text_features)
+        cluster_ids = require_clusters(self.name, inputs)
+        if self.training:
+            self.update_running_means(inputs.image_features, inputs.labels, inputs.text_features.shape[0])
+        image_centres, text_centres = cluster_frame_centres(
+            inputs.text_features, self.class_image_means, self.class_seen, cluster_ids
+        )
+        in_cluster = torch.bincount(cluster_ids)[cluster_ids] >= 2
+        if self.singletons == "global_frame":
+            seen = self.class_seen.unsqueeze(-1).float()
+            global_image = (self.class_image_means * seen).sum(0) / seen.sum().clamp_min(1)
+            global_text = inputs.text_features.float().mean(0)
+            image_centres = torch.where(in_cluster.unsqueeze(-1), image_centres, global_image)
+            text_centres = torch.where(in_cluster.unsqueeze(-1), text_centres, global_text)
+            sample_mask = None
+        else:
+            sample_mask = in_cluster[inputs.labels]
+        return class_convergence_loss(
+            inputs.image_features,
+            inputs.labels,
+            inputs.text_features,
+            image_centres,
+            text_centres,
+            sample_mask,
+        )
+
+    @torch.no_grad()
+    def update_running_means(self, image_features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
+        """Fold this step's (all-reduced) per-class image means into the running means."""
+        features = image_features.detach().float()
+        dim = features.shape[-1]
+        if self.class_image_means.shape != (num_classes, dim):
+            self.class_image_means = features.new_zeros(num_classes, dim)
+            self.class_seen = torch.zeros(num_classes, dtype=torch.bool, device=features.device)
+        sums_and_counts = features.new_zeros(num_classes, dim + 1)
+        sums_and_counts.index_add_(0, labels, torch.cat([features, features.new_ones(len(labels), 1)], dim=1))
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(sums_and_counts)
+        counts = sums_and_counts[:, -1:]
+        present = counts.squeeze(-1) > 0
+        batch_means = sums_and_counts[:, :-1] / counts.clamp_min(1)
+        blended = self.ema_momentum * self.class_image_means + (1.0 - self.ema_momentum) * batch_means
+        updated = torch.where(self.class_seen.unsqueeze(-1), blended, batch_means)
+        self.class_image_means = torch.where(present.unsqueeze(-1), updated, self.class_image_means)
+        self.class_seen = self.class_seen | present
