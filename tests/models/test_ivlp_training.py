@@ -105,8 +105,8 @@ def test_cpt_preset_fits_on_the_ivlp_host_from_yaml_and_checkpoints_prompts_only
     }
     run_file = tmp_path / "run.yaml"
     run_file.write_text(yaml.safe_dump(run))
-    configs = [CONFIGS / "methods" / "cpt.yaml", run_file, CONFIGS / "hosts" / "ivlp.yaml"]
-    args = [part for config in configs for part in ("--config", str(config))]
+    args = ["--config", str(run_file)]
+    args += ["--model", str(CONFIGS / "methods" / "cpt.yaml"), "--model", str(CONFIGS / "hosts" / "ivlp.yaml")]
     depths = [
         "--model.prompt_learner.init_args.prompt_depth_text=2",
         "--model.prompt_learner.init_args.prompt_depth_vision=1",
@@ -135,5 +135,7 @@ def test_cpt_preset_fits_on_the_ivlp_host_from_yaml_and_checkpoints_prompts_only
     path = tmp_path / "ivlp-cpt.ckpt"
     fitted.trainer.save_checkpoint(path)
     state = torch.load(path, weights_only=True)["state_dict"]
-    assert set(state) == PROMPTS | {"cluster_ids"}
+    # Prompts, plus the training state the CPT terms need to resume: clusters and the running image means.
+    running_means = {"loss.terms.conv.class_image_means", "loss.terms.conv.class_seen"}
+    assert set(state) == PROMPTS | {"cluster_ids"} | running_means
     assert torch.equal(state["cluster_ids"], module.cluster_ids)

@@ -1,0 +1,63 @@
+"""Every shipped config parses against the real signatures: `cpt fit --config configs/<x>.yaml --print_config`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cpt_lightning.cli import main
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RUN_CONFIGS = sorted(p for p in CONFIGS.glob("*.yaml"))
+BENCHMARKS = {
+    "imagenet", "imagenet_b2n", "imagenet_b2n_tau025", "imagenet_b2n_tau006", "caltech101", "oxford_pets",
+    "stanford_cars", "flowers102", "food101", "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101",
+    "imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r", "imagenet_lt", "places_lt", "image_folder",
+    "huggingface",
+}  # fmt: skip
+
+
+def _printed_config(*args: str) -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
+        main(["fit", *args, "--print_config"])
+    assert exit_info.value.code in (0, None)
+    return yaml.safe_load(out.getvalue())
+
+
+def test_every_benchmark_has_a_run_config_and_a_data_file():
+    assert {p.stem for p in RUN_CONFIGS} >= BENCHMARKS, sorted(BENCHMARKS - {p.stem for p in RUN_CONFIGS})
+    assert {p.stem for p in (CONFIGS / "data").glob("*.yaml")} >= BENCHMARKS
+
+
+@pytest.mark.parametrize("config", RUN_CONFIGS, ids=lambda p: p.stem)
+def test_run_config_parses_into_trainer_model_and_data(config):
+    printed = _printed_config("--config", str(config))
+    data_file = yaml.safe_load((CONFIGS / "data" / config.name).read_text())
+    assert printed["data"]["class_path"] == data_file["class_path"]
+    for key, value in data_file["init_args"].items():
+        assert printed["data"]["init_args"][key] == value, key
+    assert printed["model"]["clip_name_or_path"] == "openai/clip-vit-base-patch16"
+
+
+@pytest.mark.parametrize("method", sorted((CONFIGS / "methods").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("host", sorted((CONFIGS / "hosts").glob("*.yaml")), ids=lambda p: p.stem)
+def test_method_and_host_files_compose_with_a_run_config(method, host):
+    printed = _printed_config("--config", str(CONFIGS / "dtd.yaml"), "--model", str(method), "--model", str(host))
+    expected_host = yaml.safe_load(host.read_text())["prompt_learner"]["class_path"]  # the later file wins
+    assert printed["model"]["prompt_learner"]["class_path"] == expected_host
+    method_terms = yaml.safe_load(method.read_text()).get("loss_terms")
+    if method_terms is not None:
+        assert [t["class_path"] for t in printed["model"]["loss_terms"]] == [t["class_path"] for t in method_terms]
+
+
+@pytest.mark.parametrize("trainer", sorted((CONFIGS / "trainer").glob("*.yaml")), ids=lambda p: p.stem)
+def test_trainer_files_override_the_hardware(trainer):
+    printed = _printed_config("--config", str(CONFIGS / "dtd.yaml"), "--trainer", str(trainer))
+    for key, value in yaml.safe_load(trainer.read_text()).items():
+        if not isinstance(value, list | dict):
+            assert printed["trainer"][key] == value, key
