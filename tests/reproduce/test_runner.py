@@ -63,13 +63,12 @@ def _protocol(tmp_path: Path, tiny_clip_dir: Path) -> str:
             "model": {"clip_name_or_path": str(tiny_clip_dir)},
         },
     )
-    zeroshot = _write(tmp_path / "zeroshot.yaml", {"model": {"prompt_learner": None}})
-    sgd = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}
-    coop = _write(tmp_path / "coop.yaml", {"model": {"optimizer": sgd}})
+    zeroshot = _write(tmp_path / "zeroshot.yaml", {"prompt_learner": None})  # `model:` files
+    coop = _write(tmp_path / "coop.yaml", {"optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}})
     protocol = {
         "name": "tiny_b2n",
         "datasets": datasets,
-        "methods": {"zeroshot": {"configs": [zeroshot], "fit": False}, "coop": [coop]},
+        "methods": {"zeroshot": {"configs": [{"model": zeroshot}], "fit": False}, "coop": [{"model": coop}]},
         "seeds": [1, 2],
         "configs": [common, str(CSV_PRESET)],
         "overrides": {"trainer.logger.init_args.save_dir": "{run_dir}"},
@@ -130,7 +129,7 @@ def test_builtin_protocols_cover_the_fields_grids():
     b2n = plan_runs(protocols["base_to_new"].select(methods=["coop"]), Path("."))
     assert len(b2n) == 11 * 3 * 3  # datasets x tau x seeds
     assert {run.overrides["data.init_args.tau"] for run in b2n} == {1.0, 0.25, 0.06}
-    assert all(Path(run.configs[0]).name.endswith("_b2n.yaml") for run in b2n)
+    assert all(run.configs[0][0] == "--config" and run.configs[0][1].endswith("_b2n.yaml") for run in b2n)
     few_shot = plan_runs(protocols["few_shot"].select(methods=["coop"]), Path("."))
     assert {run.overrides["data.init_args.shots"] for run in few_shot} == {1, 2, 4, 8, 16}
     cross = protocols["cross_dataset"]
@@ -139,7 +138,7 @@ def test_builtin_protocols_cover_the_fields_grids():
     assert set(protocols["domain_generalization"].transfer) == shifts
     repo = Path(__file__).resolve().parents[2]
     for protocol in protocols.values():
-        methods = [config for method in protocol.methods.values() for config in method.configs]
+        methods = [entry["model"] for method in protocol.methods.values() for entry in method.configs]
         for config in [*protocol.datasets.values(), *protocol.transfer.values(), *methods]:
             assert (repo / config).is_file(), config
 
@@ -181,3 +180,35 @@ def test_transfer_targets_are_tested_with_the_trained_prompts(tiny_clip_dir, tmp
     assert tests["vehicles"]["test/acc"] == pytest.approx(accuracy)
     with open(out / "tiny_transfer" / "table.csv") as handle:
         assert {row["dataset"] for row in csv.DictReader(handle)} >= {"animals", "vehicles"}
+
+
+def _printed_config(subcommand: str, args: list[str]) -> dict:
+    import contextlib
+    import io
+
+    from cpt_lightning.cli import main as cpt_main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        cpt_main([subcommand, *args, "--print_config"])
+    return yaml.safe_load(out.getvalue())
+
+
+def test_builtin_runs_parse_against_the_shipped_configs(tmp_path):
+    from cpt_lightning.reproduce.runs import cli_args
+
+    repo = Path(__file__).resolve().parents[2]
+    protocol = builtin_protocols()["base_to_new"].select(datasets=["dtd"], methods=["kgcoop"], seeds=[2])
+    run = [r for r in plan_runs(protocol, repo) if r.setting == "tau=0.25"][0]
+    printed = _printed_config("fit", cli_args(run.configs, run.overrides, run.seed, tmp_path))
+    assert printed["data"]["init_args"]["tau"] == 0.25 and printed["data"]["init_args"]["seed"] == 2
+    assert printed["data"]["init_args"]["subsample"] == "base_to_new"
+    assert printed["seed_everything"] == 2 and printed["trainer"]["default_root_dir"] == str(tmp_path)
+    method = yaml.safe_load((repo / "configs" / "methods" / "kgcoop.yaml").read_text())
+    assert [t["class_path"] for t in printed["model"]["loss_terms"]] == [t["class_path"] for t in method["loss_terms"]]
+
+    shift = plan_runs(builtin_protocols()["domain_generalization"].select(methods=["zeroshot"], seeds=[1]), repo)[0]
+    target_configs = shift.transfer["imagenet_a"]
+    printed = _printed_config("test", cli_args(target_configs, {}, 1, tmp_path))
+    assert printed["data"]["class_path"].endswith("ImageNetADataModule")
+    assert printed["model"]["prompt_learner"] is None

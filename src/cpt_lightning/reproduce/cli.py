@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--methods", nargs="+", help="only these methods")
     parser.add_argument("--seeds", nargs="+", type=int, help="only these seeds")
     parser.add_argument("--settings", nargs="+", help="only these settings (e.g. tau=0.25, 4-shot)")
-    parser.add_argument("--config", action="append", default=[], help="a config placed before every run's (repeatable)")
+    parser.add_argument("--config", action="append", default=[], help="a config applied to every run (repeatable)")
+    parser.add_argument(
+        "--trainer", action="append", default=[], help="a `trainer:` file for every run, e.g. configs/trainer/cpu.yaml"
+    )
     parser.add_argument(
         "--override", action="append", default=[], type=_override, help="KEY=VALUE for every run (repeatable)"
     )
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     protocol = load_protocol(args.protocol).select(args.datasets, args.methods, args.seeds, args.settings)
-    protocol.configs = [*args.config, *protocol.configs]
+    protocol.configs = [*protocol.configs, *args.config, *({"trainer": path} for path in args.trainer)]
     protocol.overrides = {**protocol.overrides, **dict(args.override)}
     out_dir = args.out / protocol.name
     if args.dry_run:

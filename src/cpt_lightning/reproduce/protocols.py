@@ -3,15 +3,19 @@
 A protocol is a mapping (YAML or dict) with:
 
 - `name`: the protocol's name (the output folder).
-- `datasets`: name -> data config; every run fits on it (unless the method does not train) and tests it.
-- `methods`: name -> `{"configs": [method configs], "fit": bool}` (or just a list of configs; fit
-  defaults to true). `fit: false` tests the model as configured (zero-shot CLIP).
+- `datasets`: name -> run config (`configs/<benchmark>.yaml`: trainer, model and data); every run
+  fits on it (unless the method does not train) and tests it.
+- `methods`: name -> `{"configs": [entries], "fit": bool}` (or just the list of entries; fit
+  defaults to true). An entry is a `--config` file, or a one-key mapping `{section: file}` passed
+  as `--<section> file` (`{model: configs/methods/cpt.yaml}`), applied after the dataset's config.
+  `fit: false` tests the model as configured (zero-shot CLIP).
 - `seeds`: each run's seed: `seed_everything` and, for training data, `data.init_args.seed`.
 - `settings`: name -> CLI overrides (`{"data.init_args.tau": 0.25}`), one grid axis (default one
   setting, "default", without overrides).
-- `transfer`: target name -> data config, tested with every trained run's prompts (cross-dataset,
+- `transfer`: target name -> run config, tested with every trained run's prompts (cross-dataset,
   domain generalisation); overrides of `data.*` do not apply to targets.
-- `configs`, `overrides`: configs placed before, and overrides applied to, every run.
+- `configs`, `overrides`: entries applied after the method's (e.g. `{trainer: configs/trainer/cpu.yaml}`),
+  and overrides applied last, to every run.
 
 Relative config paths are resolved against the runner's `--root` (the repository by default).
 """
@@ -23,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+ConfigEntry = str | dict[str, str]  # a `--config` file, or {section: file} for `--<section> file`
 
 COOP_DATASETS = (
     "imagenet",
@@ -43,9 +49,9 @@ SEEDS = (1, 2, 3)
 
 @dataclass
 class MethodSpec:
-    """A method: its configs (after the data config) and whether it trains."""
+    """A method: its config entries (after the dataset's run config) and whether it trains."""
 
-    configs: list[str]
+    configs: list[ConfigEntry]
     fit: bool = True
 
 
@@ -54,12 +60,12 @@ class Protocol:
     """A grid of runs: datasets x settings x methods x seeds, plus transfer targets (see module doc)."""
 
     name: str
-    datasets: dict[str, str]
+    datasets: dict[str, ConfigEntry]
     methods: dict[str, MethodSpec]
     seeds: list[int] = field(default_factory=lambda: list(SEEDS))
     settings: dict[str, dict[str, Any]] = field(default_factory=lambda: {"default": {}})
-    transfer: dict[str, str] = field(default_factory=dict)
-    configs: list[str] = field(default_factory=list)
+    transfer: dict[str, ConfigEntry] = field(default_factory=dict)
+    configs: list[ConfigEntry] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -110,9 +116,9 @@ class Protocol:
 
 def default_methods() -> dict[str, MethodSpec]:
     """The method presets in `configs/methods/` (zero-shot CLIP is evaluated, not trained)."""
-    methods = {"zeroshot": MethodSpec(["configs/methods/zeroshot.yaml"], fit=False)}
+    methods = {"zeroshot": MethodSpec([{"model": "configs/methods/zeroshot.yaml"}], fit=False)}
     for name in ("coop", "kgcoop", "npt", "cpt"):
-        methods[name] = MethodSpec([f"configs/methods/{name}.yaml"])
+        methods[name] = MethodSpec([{"model": f"configs/methods/{name}.yaml"}])
     return methods
 
 

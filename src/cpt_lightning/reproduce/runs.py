@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cpt_lightning.reproduce.protocols import Protocol
+from cpt_lightning.reproduce.protocols import ConfigEntry, Protocol
 
 RESULTS_FILE = "results.json"
 TRAINING_SEED_KEY = "data.init_args.seed"
@@ -32,9 +32,9 @@ class RunSpec:
     method: str
     seed: int
     fit: bool
-    configs: list[str]  # common configs, the dataset's data config, the method's configs
+    configs: list[list[str]]  # [flag, file]: the dataset's run config, the method's entries, the common ones
     overrides: dict[str, Any]
-    transfer: dict[str, list[str]] = field(default_factory=dict)  # target -> its configs
+    transfer: dict[str, list[list[str]]] = field(default_factory=dict)  # target -> its [flag, file] pairs
 
     @property
     def run_id(self) -> str:
@@ -49,17 +49,25 @@ def _resolve(path: str, root: Path) -> str:
     return str(path if Path(path).is_absolute() else root / path)
 
 
+def _flag_and_file(entry: ConfigEntry, root: Path) -> list[str]:
+    """`["--config", file]` for a plain file, `["--<section>", file]` for `{section: file}`."""
+    if isinstance(entry, str):
+        return ["--config", _resolve(entry, root)]
+    if len(entry) != 1:
+        raise ValueError(f"A config entry is a file or one {{section: file}} mapping; got {entry!r}.")
+    ((section, path),) = entry.items()
+    return [f"--{section}", _resolve(path, root)]
+
+
 def plan_runs(protocol: Protocol, root: Path) -> list[RunSpec]:
     """Every run of the protocol, in a stable order (setting, dataset, method, seed)."""
     runs = []
     for setting, setting_overrides in protocol.settings.items():
         for dataset, data_config in protocol.datasets.items():
             for method, spec in protocol.methods.items():
-                method_configs = [_resolve(c, root) for c in spec.configs]
-                common = [_resolve(c, root) for c in protocol.configs]
+                after = [_flag_and_file(entry, root) for entry in [*spec.configs, *protocol.configs]]
                 transfer = {
-                    target: [*common, _resolve(config, root), *method_configs]
-                    for target, config in protocol.transfer.items()
+                    target: [_flag_and_file(config, root), *after] for target, config in protocol.transfer.items()
                 }
                 for seed in protocol.seeds:
                     runs.append(
@@ -70,7 +78,7 @@ def plan_runs(protocol: Protocol, root: Path) -> list[RunSpec]:
                             method=method,
                             seed=seed,
                             fit=spec.fit,
-                            configs=[*common, _resolve(data_config, root), *method_configs],
+                            configs=[_flag_and_file(data_config, root), *after],
                             overrides={**protocol.overrides, **setting_overrides, TRAINING_SEED_KEY: seed},
                             transfer=transfer,
                         )
@@ -89,9 +97,9 @@ def _with_placeholders(value: Any, run_dir: Path) -> Any:
     return value
 
 
-def cli_args(configs: list[str], overrides: dict[str, Any], seed: int, run_dir: Path) -> list[str]:
-    """LightningCLI arguments: the configs in order, then `--key=value` overrides ("{run_dir}" expanded)."""
-    args = [arg for config in configs for arg in ("--config", config)]
+def cli_args(configs: list[list[str]], overrides: dict[str, Any], seed: int, run_dir: Path) -> list[str]:
+    """CLI arguments: the `[flag, file]` pairs in order, then `--key=value` overrides ("{run_dir}" expanded)."""
+    args = [part for pair in configs for part in pair]
     values = {**overrides, "seed_everything": seed, "trainer.default_root_dir": str(run_dir)}
     for key, value in values.items():
         value = _with_placeholders(value, run_dir)
@@ -120,6 +128,13 @@ def _test_metrics(trainer) -> dict[str, float]:
     return {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("test/")}
 
 
+def _finish_wandb_run() -> None:
+    # In one process a later WandbLogger would reuse the still-open run: close it, as a process exit would.
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
+
+
 def execute_run(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     """Fit (if the method trains) and test in this process, test every transfer target, write `results.json`."""
     from cpt_lightning.cli import main
@@ -133,12 +148,14 @@ def execute_run(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         cli.trainer.save_checkpoint(checkpoint)
     cli.trainer.test(cli.model, datamodule=cli.datamodule)
     tests = {spec.dataset: _test_metrics(cli.trainer)}
+    _finish_wandb_run()
     # Targets are test-only: their data modules take no training overrides (shots, tau, seed).
     target_overrides = {key: value for key, value in spec.overrides.items() if not key.startswith("data.")}
     for target, configs in spec.transfer.items():
         target_cli = main(cli_args(configs, target_overrides, spec.seed, run_dir / target), run=False)
         target_cli.trainer.test(target_cli.model, datamodule=target_cli.datamodule, ckpt_path=checkpoint)
         tests[target] = _test_metrics(target_cli.trainer)
+        _finish_wandb_run()
     results = {"spec": spec.to_dict(), "tests": tests}
     if cli.trainer.is_global_zero:
         write_json_atomically(run_dir / RESULTS_FILE, results)
