@@ -27,6 +27,11 @@ def test_same_seed_same_images_other_seed_or_split_other_images():
     assert not np.array_equal(images, render_split("sketches", "test", 2, seed=1)[0])
 
 
+def test_counts_of_the_wrong_length_are_refused():
+    with pytest.raises(ValueError, match="one per class"):
+        render_split("night", "train", [1, 2, 3], seed=0)
+
+
 def test_render_does_not_touch_the_global_rng():
     np.random.seed(0)
     expected = np.random.random()

@@ -33,6 +33,7 @@ def test_special_token_ids_and_word_level_split(saved_tokenizer):
         START,
         END,
     )
+    assert set(tokenizer("a red circle.")) == {"input_ids", "attention_mask"}  # CLIP takes no token types
     ids = tokenizer("a photo of a Red circle.")["input_ids"]
     words = ["a", "photo", "of", "a", "red", "circle", "."]
     assert ids == [2, *tokenizer.convert_tokens_to_ids(words), 3]

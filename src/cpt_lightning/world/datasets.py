@@ -110,7 +110,14 @@ class WorldDataset:
         """
         if split not in SPLITS:
             raise ValueError(f"Unknown split {split!r}; expected one of {SPLITS}.")
-        per_class = np.broadcast_to(np.asarray(counts, dtype=np.int64), (len(self.classnames),))
+        per_class = np.asarray(counts, dtype=np.int64)
+        if per_class.ndim == 0:
+            per_class = np.full(len(self.classnames), int(per_class))
+        if per_class.shape != (len(self.classnames),) or (per_class < 0).any():
+            raise ValueError(
+                f"`counts` must be one non-negative int or one per class ({len(self.classnames)} for "
+                f"{self.name!r}); got {list(per_class.ravel())[:8]}... of shape {per_class.shape}."
+            )
         labels = np.repeat(np.arange(len(self.classnames)), per_class)
         rng = np.random.default_rng((seed, zlib.crc32(self.name.encode()), SPLITS.index(split)))
         return render(self.objects_for(labels, rng), rng), labels

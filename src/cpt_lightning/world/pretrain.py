@@ -148,6 +148,8 @@ def save_world_clip(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, out: P
     config_path = out / "tokenizer_config.json"
     config = json.loads(config_path.read_text())
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    # CLIP's text model takes no token_type_ids, which transformers 4.x would otherwise return.
+    config["model_input_names"] = ["input_ids", "attention_mask"]
     config_path.write_text(json.dumps(config, indent=2))
     WORLD_IMAGE_SETTINGS.save(out)
 
@@ -206,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads for the training process")
+    # One thread: on a shared, oversubscribed CPU, OpenMP threads spin-wait on each other (10x slower).
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for the training process")
     args = parser.parse_args(argv)
     summary = pretrain(
         args.out, args.minutes, args.max_steps, args.seed, args.batch_size, args.lr, args.threads
