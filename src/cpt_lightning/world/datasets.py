@@ -41,9 +41,7 @@ WORLD_DATASET_SPECS: dict[str, WorldDatasetSpec] = {
         WorldDatasetSpec(
             "sketches", "sketch", (0.7, 0.8), ("colour", "shape"), "outline drawings on white paper, no fill"
         ),
-        WorldDatasetSpec(
-            "night", "dark", (0.7, 0.8), ("colour", "shape"), "low light, low contrast and sensor noise"
-        ),
+        WorldDatasetSpec("night", "dark", (0.7, 0.8), ("colour", "shape"), "low light, low contrast and sensor noise"),
         WorldDatasetSpec("sepia", "sepia", (0.9, 1.0), ("colour", "shape"), "an old-photo colour cast"),
         WorldDatasetSpec(
             "clutter",
@@ -102,9 +100,7 @@ class WorldDataset:
         severity = rng.uniform(*self.spec.severity_range, size=n).astype(np.float32)
         return ObjectBatch(style=style, severity=severity, **fields)
 
-    def render_split(
-        self, split: str, counts: int | Sequence[int], seed: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def render_split(self, split: str, counts: int | Sequence[int], seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Fresh images of this dataset: uint8 [N, 32, 32, 3] and int64 labels [N], grouped by class.
 
         `counts` is images per class (one int for all, or one per class). The same
@@ -125,8 +121,6 @@ class WorldDataset:
         return render(self.objects_for(labels, rng), rng), labels
 
 
-def render_split(
-    name: str, split: str, counts: int | Sequence[int], seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def render_split(name: str, split: str, counts: int | Sequence[int], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Shortcut for `WorldDataset(name).render_split(split, counts, seed)`."""
     return WorldDataset(name).render_split(split, counts, seed)

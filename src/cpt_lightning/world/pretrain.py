@@ -154,9 +154,7 @@ def save_world_clip(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, out: P
     WORLD_IMAGE_SETTINGS.save(out)
 
 
-def pretrain(
-    out: Path, minutes: float, max_steps: int, seed: int, batch_size: int, lr: float, threads: int
-) -> dict:
+def pretrain(out: Path, minutes: float, max_steps: int, seed: int, batch_size: int, lr: float, threads: int) -> dict:
     """Train from scratch, save to `out`, and return the summary written to `pretraining_summary.json`."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -211,9 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     # One thread: on a shared, oversubscribed CPU, OpenMP threads spin-wait on each other (10x slower).
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for the training process")
     args = parser.parse_args(argv)
-    summary = pretrain(
-        args.out, args.minutes, args.max_steps, args.seed, args.batch_size, args.lr, args.threads
-    )
+    summary = pretrain(args.out, args.minutes, args.max_steps, args.seed, args.batch_size, args.lr, args.threads)
     print(json.dumps(summary, indent=2))
 
 

@@ -54,9 +54,7 @@ def _paint(canvas: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: np.n
     canvas += weight * colour
 
 
-def _draw_distractors(
-    canvas: np.ndarray, counts: np.ndarray, grid: np.ndarray, rng: np.random.Generator
-) -> None:
+def _draw_distractors(canvas: np.ndarray, counts: np.ndarray, grid: np.ndarray, rng: np.random.Generator) -> None:
     """Small plain objects of random shape and colour, painted before the main object so it stays on top."""
     for round_ in range(int(counts.max(initial=0))):
         index = np.flatnonzero(counts > round_)
@@ -64,9 +62,7 @@ def _draw_distractors(
         radius = rng.uniform(2.5, 4.5, n).astype(np.float32)
         centre = rng.uniform(3.0, IMAGE_SIZE - 3.0, (n, 2)).astype(np.float32)
         u, v = _local_coordinates(centre, radius, rng.uniform(-np.pi, np.pi, n), grid)
-        masks = shape_masks(
-            u / radius[:, None, None], v / radius[:, None, None], rng.integers(len(SHAPES), size=n)
-        )
+        masks = shape_masks(u / radius[:, None, None], v / radius[:, None, None], rng.integers(len(SHAPES), size=n))
         colours = COLOUR_RGB[rng.integers(len(COLOURS), size=n)] * rng.uniform(0.6, 1.0, (n, 1))
         sub = canvas[index]
         _paint(sub, masks, colours[:, None, None, :])

@@ -33,9 +33,7 @@ _MASKS = {
     "triangle": lambda u, v: _regular_polygon(u, v + 0.15, 3, 0.55, np.pi / 2),
     "diamond": lambda u, v: np.abs(u) * 0.8 + np.abs(v) <= 1.0,
     "star": _star,
-    "cross": lambda u, v: (
-        ((np.abs(u) <= 0.3) & (np.abs(v) <= 0.95)) | ((np.abs(v) <= 0.3) & (np.abs(u) <= 0.95))
-    ),
+    "cross": lambda u, v: ((np.abs(u) <= 0.3) & (np.abs(v) <= 0.95)) | ((np.abs(v) <= 0.3) & (np.abs(u) <= 0.95)),
     "hexagon": lambda u, v: _regular_polygon(u, v, 6, 0.88, 0.0),
     "crescent": _crescent,
 }

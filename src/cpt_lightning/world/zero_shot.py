@@ -23,9 +23,7 @@ def pixel_values(images: np.ndarray, settings: ImageSettings) -> torch.Tensor:
 def text_features(model: CLIPModel, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> torch.Tensor:
     """L2-normalised projected text features [len(texts), D], pooled at each text's end token."""
     tokens = tokenizer(texts, padding=True, return_tensors="pt")
-    pooled = model.text_model(
-        input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
-    ).pooler_output
+    pooled = model.text_model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).pooler_output
     return torch.nn.functional.normalize(model.text_projection(pooled), dim=-1)
 
 
