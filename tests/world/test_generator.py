@@ -122,8 +122,6 @@ def test_styles_change_the_picture():
     clean_images = render(clean, np.random.default_rng(1))
     for code, style in enumerate(ATTRIBUTE_VALUES["style"][1:], start=1):
         shifted = clean.subset(np.arange(8))
-        shifted = type(clean)(
-            **{**shifted.__dict__, "style": np.full(8, code), "severity": np.ones(8, np.float32)}
-        )
+        shifted = type(clean)(**{**shifted.__dict__, "style": np.full(8, code), "severity": np.ones(8, np.float32)})
         difference = np.abs(render(shifted, np.random.default_rng(1)).astype(int) - clean_images).mean()
         assert difference > 5, (style, difference)
