@@ -116,8 +116,9 @@ def test_notebook_runs_and_matches_the_training_log(tmp_path, monkeypatch):
 
     record = json.loads(metrics_json.read_text())
     recomputed = record["recomputed"]["tuned"]
-    logged = _last_logged_validation(next(work_dir.glob("csv/version_*/metrics.csv")))
-    assert Path(record["checkpoint"]) == work_dir / "checkpoints" / "last.ckpt"
+    metrics_csv = next(work_dir.glob("csv/version_*/metrics.csv"))
+    logged = _last_logged_validation(metrics_csv)
+    assert Path(record["checkpoint"]) == metrics_csv.parent / "checkpoints" / "last.ckpt"
     for key in COMPARED:
         # The same prototypes and images through the same metrics; only float32 logging may round.
         assert recomputed[key] == pytest.approx(logged[key], rel=1e-6, abs=1e-9), key

@@ -20,8 +20,9 @@ def train_demo_checkpoint(config: str | Path, work_dir: str | Path, max_epochs: 
     """Run `cpt fit --config <config>` for `max_epochs`, validating after every epoch, into `work_dir`.
 
     The config's own logger and callbacks are replaced by a `CSVLogger` under `work_dir/csv` (so
-    the logged metrics can be read back) and a `ModelCheckpoint` keeping `work_dir/checkpoints/last.ckpt`;
-    everything else (model, objective, data, seed) is the config's. With `configs/demo.yaml` and
+    the logged metrics can be read back) and a `ModelCheckpoint` keeping only `last.ckpt`, both in
+    one new `work_dir/csv/version_<N>/` per call; everything else (model, objective, data, seed) is
+    the config's. With `configs/demo.yaml` and
     three epochs this takes well under a minute on a CPU.
     """
     from cpt_lightning.cli import main  # the CLI pulls in every data module; import only when training
@@ -33,7 +34,8 @@ def train_demo_checkpoint(config: str | Path, work_dir: str | Path, max_epochs: 
     }
     checkpointing = {
         "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-        "init_args": {"dirpath": str(work_dir / "checkpoints"), "save_last": True},
+        # No dirpath: the checkpoint goes into the logger's version directory, beside config and CSV.
+        "init_args": {"save_last": True, "save_top_k": 0},
     }
     cli = main(
         [
