@@ -37,11 +37,13 @@ def test_every_benchmark_has_a_run_config_and_a_data_file():
 @pytest.mark.parametrize("config", RUN_CONFIGS, ids=lambda p: p.stem)
 def test_run_config_parses_into_trainer_model_and_data(config):
     printed = _printed_config("--config", str(config))
-    data_file = yaml.safe_load((CONFIGS / "data" / config.name).read_text())
+    data = yaml.safe_load(config.read_text())["data"]  # a data file next to it, or inline (the demo)
+    data_file = yaml.safe_load((CONFIGS / data).read_text()) if isinstance(data, str) else data
     assert printed["data"]["class_path"] == data_file["class_path"]
     for key, value in data_file["init_args"].items():
         assert printed["data"]["init_args"][key] == value, key
-    assert printed["model"]["clip_name_or_path"] == "openai/clip-vit-base-patch16"
+    expected_clip = "builtin:world_clip" if config.stem == "demo" else "openai/clip-vit-base-patch16"
+    assert printed["model"]["clip_name_or_path"] == expected_clip
 
 
 @pytest.mark.parametrize("method", sorted((CONFIGS / "methods").glob("*.yaml")), ids=lambda p: p.stem)
