@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from cpt_lightning.data.feature_cache import CachedFeatureDataset, FeatureCacheConfig, cached_feature_dataset
 from cpt_lightning.data.resumable_loader import resumable_train_loader
 
 
@@ -42,6 +45,9 @@ class GeneratedDataModule(LightningDataModule):
         batch_size: loader batch size.
         seed: generation seed of the train split (eval uses seed + 1).
         class_groups: optional head/medium/tail label per class, passed to the model.
+        feature_cache: cache the frozen image features of both splits (see
+            `data/feature_cache.py`); the images are not augmented, so
+            `train_views` must be 0.
     """
 
     def __init__(
@@ -53,8 +59,15 @@ class GeneratedDataModule(LightningDataModule):
         batch_size: int = 16,
         seed: int = 0,
         class_groups: list[str] | None = None,
+        feature_cache: FeatureCacheConfig | None = None,
     ) -> None:
         super().__init__()
+        if feature_cache is not None and feature_cache.train_views > 0:
+            raise ValueError(
+                "GeneratedDataModule does not augment its images, so augmented views would all be equal; "
+                f"use FeatureCacheConfig(train_views=0), got train_views={feature_cache.train_views}."
+            )
+        self.feature_cache = feature_cache
         self.classnames = list(classnames)
         self.class_groups = class_groups
         self.eval_classnames = {"all": self.classnames}
@@ -67,13 +80,22 @@ class GeneratedDataModule(LightningDataModule):
         self.eval_set = _Tensors(*_generated_images(n, self.eval_per_class, self.image_size, self.seed + 1))
 
     def train_dataloader(self) -> DataLoader:
-        return resumable_train_loader(self, self.train_set, self.batch_size, self.seed)
+        return resumable_train_loader(self, self._maybe_cached(self.train_set), self.batch_size, self.seed)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.eval_set, batch_size=self.batch_size)
+        return DataLoader(self._maybe_cached(self.eval_set), batch_size=self.batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.eval_set, batch_size=self.batch_size)
+        return DataLoader(self._maybe_cached(self.eval_set), batch_size=self.batch_size)
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(self.eval_set, batch_size=self.batch_size)
+
+    def _maybe_cached(self, dataset: _Tensors) -> _Tensors | CachedFeatureDataset:
+        if self.feature_cache is None:
+            return dataset
+        # The images are generated, not read: their bytes are the dataset's identity.
+        digest = hashlib.sha256(dataset.images.numpy().tobytes())
+        digest.update(dataset.labels.numpy().tobytes())
+        identity = {"data": type(self).__name__, "items": digest.hexdigest(), "transform": None}
+        return cached_feature_dataset(self, self.feature_cache, dataset, dataset.labels.tolist(), identity)
