@@ -85,7 +85,7 @@ def image_tower_fingerprint(clip: FrozenClip) -> str:
     for prefix, module in (("vision_model.", model.vision_model), ("visual_projection.", model.visual_projection)):
         for name, tensor in sorted(module.state_dict().items()):
             digest.update(f"{prefix}{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-            digest.update(tensor.detach().contiguous().cpu().view(torch.uint8).numpy().tobytes())
+            digest.update(tensor.detach().reshape(-1).contiguous().cpu().view(torch.uint8).numpy())
     return digest.hexdigest()
 
 
