@@ -12,6 +12,10 @@ machine affects both; the ratio reported is the median over repeats of
 (Lightning median step) / (plain median step), in wall time and in process CPU
 time (the latter is what other jobs' contention disturbs least).
 
+A third run, `lightning_minimal_module`, puts the plain loop's step into a
+bare LightningModule under the same Trainer: the gap between it and the plain
+loop is Lightning's own per-step floor, the rest is `CPTModule`'s.
+
 The Trainer is configured like a real run (`configs/trainer/gpu.yaml` on the
 CPU): CSV logger, `log_every_n_steps=10`, checkpointing and progress bar on.
 
@@ -22,6 +26,7 @@ CPU): CSV logger, `log_every_n_steps=10`, checkpointing and progress bar on.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import warnings
@@ -29,6 +34,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch import LightningModule
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,6 +67,24 @@ def plain_loop(module: CPTModule, loader: DataLoader, steps: int) -> list[Stamp]
     return starts
 
 
+class MinimalCoOp(LightningModule):
+    """The plain loop's step as a bare LightningModule (no logging, no metrics): Lightning's own floor."""
+
+    def __init__(self, module: CPTModule) -> None:
+        super().__init__()
+        self.clip, self.learner, self.classnames = module.clip, module.prompt_learner, module.classnames
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        pixel_values, labels = batch
+        with torch.no_grad():
+            image_features = self.clip.encode_images(pixel_values)
+        text_features = self.learner.encode_text(self.clip, self.classnames)
+        return F.cross_entropy(self.clip.logit_scale * image_features @ text_features.t(), labels)
+
+    def configure_optimizers(self):
+        return coop_sgd(self.learner.parameters())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=["small", "b16"], default="small")
@@ -80,10 +104,12 @@ def main() -> None:
     loader = fixed_batch_loader(args.batch, size, args.classes, steps + 2)
     work_dir = Path(tempfile.mkdtemp(prefix="lightning_overhead_"))
 
-    results: dict[str, list[Stamp]] = {"plain": [], "lightning": []}
+    minimal = MinimalCoOp(module)
+    results: dict[str, list[Stamp]] = {"plain": [], "lightning": [], "lightning_minimal_module": []}
     for _ in range(args.repeats):
         results["plain"].append(step_times(plain_loop(module, loader, steps), args.warmup))
         results["lightning"].append(step_times(timed_fit(module, loader, steps, work_dir), args.warmup))
+        results["lightning_minimal_module"].append(step_times(timed_fit(minimal, loader, steps, work_dir), args.warmup))
 
     print(
         f"CPTModule (CoOp preset) under Lightning vs a plain PyTorch loop; CLIP {args.size} (random weights), "
@@ -91,6 +117,11 @@ def main() -> None:
     )
     print(machine_line())
     print_comparison(results, "plain", "lightning", TARGET)
+    floor = [m[1] / p[1] for p, m in zip(results["plain"], results["lightning_minimal_module"], strict=True)]
+    print(
+        f"lightning_minimal_module / plain (CPU time, Lightning's own floor): median {statistics.median(floor):.3f} "
+        f"(per repeat: {', '.join(f'{r:.3f}' for r in floor)})"
+    )
 
 
 if __name__ == "__main__":

@@ -102,16 +102,21 @@ def main() -> None:
     )
     print(machine_line())
     print_comparison(results, "coop", "cpt", TARGET)
-    coop_wall = statistics.median(t[0] for t in results["coop"])
-    cpt_wall = statistics.median(t[0] for t in results["cpt"])
-    amortised = (cpt_wall + setup / fit_steps) / coop_wall
+    amortised = [
+        (cpt[0] + setup / fit_steps) / coop[0] for coop, cpt in zip(results["coop"], results["cpt"], strict=True)
+    ]
     print(
         f"CPT fit-start work (t0 + clustering): {setup:.3f} s, over a fit of {fit_steps} steps "
         f"({args.shots} shots x {args.classes} classes / batch {args.batch} x {args.fit_epochs} epochs) "
         f"{1e3 * setup / fit_steps:.3f} ms per step"
     )
-    verdict = "met" if amortised <= TARGET else "NOT met"
-    print(f"cpt / coop (wall time, fit start amortised): {amortised:.3f}; target <= {TARGET}: {verdict}")
+    median = statistics.median(amortised)
+    verdict = "met" if median <= TARGET else "NOT met"
+    per_repeat = ", ".join(f"{r:.3f}" for r in amortised)
+    print(
+        f"cpt / coop (wall time, fit start amortised): median {median:.3f} (per repeat: {per_repeat}); "
+        f"target <= {TARGET}: {verdict}"
+    )
 
 
 if __name__ == "__main__":
