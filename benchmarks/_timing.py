@@ -74,25 +74,27 @@ def timed_fit(
     steps: int,
     work_dir: Path,
     callbacks: list[Callback] | None = None,
+    **trainer_overrides,
 ) -> list[Stamp]:
     """Fit `steps` + 1 steps like a real run on the CPU and return the batch-start stamps.
 
     Configured as `configs/trainer/gpu.yaml` on the CPU: CSV logger,
     `log_every_n_steps=10`, checkpointing and progress bar on; no validation.
+    `trainer_overrides` replace any of these Trainer arguments.
     """
     step_clock = StepClock()
-    trainer = Trainer(
+    arguments = dict(
         accelerator="cpu",
         devices=1,
         max_steps=steps + 1,  # the (steps+1)-th start closes the last timed step
         log_every_n_steps=10,
         logger=CSVLogger(work_dir),
-        callbacks=[step_clock, *(callbacks or [])],
         limit_val_batches=0,
         num_sanity_val_steps=0,
         enable_model_summary=False,
         default_root_dir=work_dir,
     )
+    trainer = Trainer(**{**arguments, **trainer_overrides}, callbacks=[step_clock, *(callbacks or [])])
     trainer.fit(module, train_dataloaders=loader)
     return step_clock.starts
 

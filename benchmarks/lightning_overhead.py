@@ -14,7 +14,9 @@ time (the latter is what other jobs' contention disturbs least).
 
 A third run, `lightning_minimal_module`, puts the plain loop's step into a
 bare LightningModule under the same Trainer: the gap between it and the plain
-loop is Lightning's own per-step floor, the rest is `CPTModule`'s.
+loop is Lightning's own per-step floor, the rest is `CPTModule`'s. With
+`--breakdown`, `CPTModule` also runs without the progress bar, and in a bare
+Trainer (no progress bar, logger or checkpointing).
 
 The Trainer is configured like a real run (`configs/trainer/gpu.yaml` on the
 CPU): CSV logger, `log_every_n_steps=10`, checkpointing and progress bar on.
@@ -90,10 +92,11 @@ def main() -> None:
     parser.add_argument("--size", choices=["small", "b16"], default="small")
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per run")
+    parser.add_argument("--steps", type=int, default=15, help="timed steps per run")
     parser.add_argument("--warmup", type=int, default=3, help="steps dropped at the start of each run")
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--breakdown", action="store_true", help="also CPTModule without progress bar / bare")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")  # Lightning's num_workers / logging hints are noise here
@@ -105,11 +108,22 @@ def main() -> None:
     work_dir = Path(tempfile.mkdtemp(prefix="lightning_overhead_"))
 
     minimal = MinimalCoOp(module)
-    results: dict[str, list[Stamp]] = {"plain": [], "lightning": [], "lightning_minimal_module": []}
+    runs = {
+        "plain": lambda: plain_loop(module, loader, steps),
+        "lightning": lambda: timed_fit(module, loader, steps, work_dir),
+        "lightning_minimal_module": lambda: timed_fit(minimal, loader, steps, work_dir),
+    }
+    if args.breakdown:  # where Lightning's floor goes: the progress bar, then logger and checkpointing
+        runs["lightning_no_progress_bar"] = lambda: timed_fit(
+            module, loader, steps, work_dir, enable_progress_bar=False
+        )
+        runs["lightning_bare_trainer"] = lambda: timed_fit(
+            module, loader, steps, work_dir, enable_progress_bar=False, logger=False, enable_checkpointing=False
+        )
+    results: dict[str, list[Stamp]] = {name: [] for name in runs}
     for _ in range(args.repeats):
-        results["plain"].append(step_times(plain_loop(module, loader, steps), args.warmup))
-        results["lightning"].append(step_times(timed_fit(module, loader, steps, work_dir), args.warmup))
-        results["lightning_minimal_module"].append(step_times(timed_fit(minimal, loader, steps, work_dir), args.warmup))
+        for name, run in runs.items():
+            results[name].append(step_times(run(), args.warmup))
 
     print(
         f"CPTModule (CoOp preset) under Lightning vs a plain PyTorch loop; CLIP {args.size} (random weights), "
@@ -117,11 +131,12 @@ def main() -> None:
     )
     print(machine_line())
     print_comparison(results, "plain", "lightning", TARGET)
-    floor = [m[1] / p[1] for p, m in zip(results["plain"], results["lightning_minimal_module"], strict=True)]
-    print(
-        f"lightning_minimal_module / plain (CPU time, Lightning's own floor): median {statistics.median(floor):.3f} "
-        f"(per repeat: {', '.join(f'{r:.3f}' for r in floor)})"
-    )
+    for name in list(results)[2:]:
+        ratios = [run[1] / plain[1] for plain, run in zip(results["plain"], results[name], strict=True)]
+        print(
+            f"{name} / plain (CPU time): median {statistics.median(ratios):.3f} "
+            f"(per repeat: {', '.join(f'{r:.3f}' for r in ratios)})"
+        )
 
 
 if __name__ == "__main__":
