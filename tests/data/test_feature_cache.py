@@ -101,7 +101,7 @@ def test_a_fit_on_cached_features_trains_the_same_prompts(tiny_clip_dir, tmp_pat
     for name, cache in (("pixels", None), ("cached", FeatureCacheConfig(tmp_path / "cache"))):
         torch.manual_seed(0)
         module = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir), optimizer=_sgd)
-        data = GeneratedDataModule(CLASSNAMES, train_per_class=4, batch_size=4, feature_cache=cache)
+        data = GeneratedDataModule(CLASSNAMES, train_per_class=2, batch_size=4, feature_cache=cache)
         _trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(module, data)
         prompts[name] = module.prompt_learner.ctx.detach().clone()
     initial = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir)).prompt_learner.ctx
