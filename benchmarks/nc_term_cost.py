@@ -7,6 +7,9 @@ presets) train on the same fixed batch in alternating `timed_fit` runs (see
 as in the run configs. Its fit-start work -- the frozen zero-shot features
 `t0` and the clustering -- is timed separately and amortised over a fit of
 `--fit-epochs` epochs of `--shots` images per class at the given batch size.
+The loss collections alone (forward + backward on random features of the
+run's shapes, 200 interleaved repeats) give the NC terms' price without the
+towers' noise.
 
     python benchmarks/nc_term_cost.py --size small --classes 100
     python benchmarks/nc_term_cost.py --size b16 --classes 100 --batch 8 --steps 5 --repeats 3
@@ -33,7 +36,7 @@ from _timing import Stamp, fixed_batch_loader, print_comparison, step_times, tim
 
 from cpt_lightning.callbacks import ClusterAssignmentCallback  # noqa: E402
 from cpt_lightning.clustering.assign import assign_clusters  # noqa: E402
-from cpt_lightning.losses import LossTerm  # noqa: E402
+from cpt_lightning.losses import LossInputs, LossTerm  # noqa: E402
 from cpt_lightning.models import CPTModule  # noqa: E402
 
 TARGET = 1.15
@@ -56,6 +59,20 @@ def fit_start_seconds(module: CPTModule) -> float:
     frozen = module.zero_shot_text_features()
     assign_clusters(frozen, MAX_CLUSTER_SIZE, "cosine")
     return time.perf_counter() - start
+
+
+def loss_seconds(module: CPTModule, batch: int, generator: torch.Generator) -> float:
+    """Process CPU seconds of the module's loss collection, forward + backward, on random features of its shapes."""
+    classes, dim = len(module.classnames), module.clip.config.projection_dim
+    text = torch.nn.functional.normalize(torch.randn(classes, dim, generator=generator), dim=-1).requires_grad_()
+    image = torch.nn.functional.normalize(torch.randn(batch, dim, generator=generator), dim=-1)
+    labels = torch.randint(0, classes, (batch,), generator=generator)
+    frozen = module.frozen_text_features if module.frozen_text_features.numel() else None
+    clusters = module.cluster_ids if module.cluster_ids.numel() else None
+    start = time.process_time()
+    inputs = LossInputs(image @ text.t() * 100.0, labels, image, text, frozen, clusters)
+    module.loss(inputs)[0].backward()
+    return time.process_time() - start
 
 
 def main() -> None:
@@ -93,6 +110,13 @@ def main() -> None:
             results[method].append(step_times(starts, args.warmup))
         setup_seconds.append(fit_start_seconds(modules["cpt"]))
 
+    # The terms alone, interleaved many times: what the step ratio measures, without the towers' noise.
+    generator = torch.Generator().manual_seed(0)
+    loss_times: dict[str, list[float]] = {"coop": [], "cpt": []}
+    for _ in range(200):
+        for method, module in modules.items():
+            loss_times[method].append(loss_seconds(module, args.batch, generator))
+
     fit_steps = math.ceil(args.classes * args.shots / args.batch) * args.fit_epochs
     setup = statistics.median(setup_seconds)
     print(
@@ -102,6 +126,13 @@ def main() -> None:
     )
     print(machine_line())
     print_comparison(results, "coop", "cpt", TARGET)
+    coop_loss, cpt_loss = (statistics.median(loss_times[m]) for m in ("coop", "cpt"))
+    coop_step = statistics.median(t[1] for t in results["coop"])
+    print(
+        f"loss terms alone, forward + backward (CPU, median of 200): CoOp {1e3 * coop_loss:.2f} ms, "
+        f"CPT {1e3 * cpt_loss:.2f} ms; the NC terms add {1e3 * (cpt_loss - coop_loss):.2f} ms = "
+        f"{100 * (cpt_loss - coop_loss) / coop_step:.2f}% of the CoOp step"
+    )
     amortised = [
         (cpt[0] + setup / fit_steps) / coop[0] for coop, cpt in zip(results["coop"], results["cpt"], strict=True)
     ]
