@@ -21,8 +21,12 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# CPT on the offline demo world: fit, then test the last checkpoint (prints base / new / HM and
+# head / medium / tail). Re-running starts a fresh fit.
 demo: $(VENV)/.installed
+	rm -rf outputs/demo
 	$(VENV)/bin/cpt fit --config configs/demo.yaml
+	$(VENV)/bin/cpt test --config configs/demo.yaml --ckpt_path outputs/demo/checkpoints/last.ckpt
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)

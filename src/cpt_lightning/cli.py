@@ -9,6 +9,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
+from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
 from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.plugins import AtomicCheckpointIO
 
@@ -34,10 +35,13 @@ class CPTLightningCLI(LightningCLI):
     The cluster callback is always on, configured under the top-level `clusters:` key: the
     cluster-aware terms need it, every method's geometry metrics use it, and a user's own
     `trainer.callbacks` list (checkpointing, early stopping) can no longer drop it by accident.
+    Likewise the `dashboard` section configures the always-present `WandbDashboard` callback (a
+    no-op unless `trainer.logger` is a `WandbLogger`).
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ClusterAssignmentCallback, "clusters")
+        parser.add_lightning_class_args(WandbDashboard, "dashboard")
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
 
@@ -49,14 +53,16 @@ class CPTLightningCLI(LightningCLI):
         return trainer
 
 
-def main(args: list[str] | None = None) -> CPTLightningCLI:
-    """Run the CLI; `args` replaces `sys.argv[1:]` (for tests and notebooks)."""
+def main(args: list[str] | None = None, run: bool = True) -> CPTLightningCLI:
+    """Run the CLI; `args` replaces `sys.argv[1:]` (for tests and notebooks). `run=False` only
+    instantiates the trainer, model and data from `args` (no subcommand), for the reproduce runner."""
     return CPTLightningCLI(
         CPTModule,
         LightningDataModule,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
         args=args,
+        run=run,
     )
 
 

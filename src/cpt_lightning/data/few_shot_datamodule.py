@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import lightning as L
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from cpt_lightning.data.feature_cache import (
     CachedFeatureDataset,
@@ -43,6 +43,7 @@ from cpt_lightning.data.sampling import (
 )
 from cpt_lightning.data.subset_cache import cache_file_name, load_cached_subset, save_subset, subset_digest
 from cpt_lightning.data.transforms import EvalTransform, TrainTransform
+from cpt_lightning.data.unpadded_sampler import eval_sampler
 from cpt_lightning.models.image_settings import ImageSettings
 
 log = logging.getLogger(__name__)
@@ -322,12 +323,18 @@ class FewShotDataModule(L.LightningDataModule):
 
     def _eval_loader(self, items: list[Item]) -> DataLoader:
         if self.feature_cache is not None:
-            return self._loader(self._cached_features(items, train=False), self.eval_batch_size, shuffle=False)
-        dataset = LabelledImageDataset(items, self._eval_transform, self.load_image)
-        return self._loader(dataset, self.eval_batch_size, shuffle=False)
+            dataset = self._cached_features(items, train=False)
+        else:
+            dataset = LabelledImageDataset(items, self._eval_transform, self.load_image)
+        # Under DDP each test image is scored on exactly one rank (Lightning's sampler would pad).
+        return self._loader(dataset, self.eval_batch_size, shuffle=False, sampler=eval_sampler(dataset))
 
     def _loader(
-        self, dataset: LabelledImageDataset | CachedFeatureDataset, batch_size: int, shuffle: bool
+        self,
+        dataset: LabelledImageDataset | CachedFeatureDataset,
+        batch_size: int,
+        shuffle: bool,
+        sampler: Sampler | None = None,
     ) -> DataLoader:
         # Cached features are rows of an in-memory tensor: worker processes would only add start-up time.
         workers = 0 if isinstance(dataset, CachedFeatureDataset) else self.num_workers
@@ -335,6 +342,7 @@ class FewShotDataModule(L.LightningDataModule):
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),

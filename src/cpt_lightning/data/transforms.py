@@ -100,8 +100,11 @@ class TrainTransform:
     makes it independent of workers and exactly reproducible on resume.
     """
 
-    def __init__(self, settings: ImageSettings) -> None:
+    def __init__(self, settings: ImageSettings, scale: tuple[float, float] = (0.08, 1.0)) -> None:
+        if not 0.0 < scale[0] <= scale[1] <= 1.0:
+            raise ValueError(f"scale must satisfy 0 < min <= max <= 1 (area fractions); got {scale}.")
         self.settings = settings
+        self.scale = scale
         self.resample = pil_resample(settings.interpolation)
         self._rng = random.Random()
         self._seeded_for: tuple[int, int] | None = None
@@ -117,7 +120,7 @@ class TrainTransform:
         rng = self._generator() if seed is None else random.Random(seed)
         image = to_rgb(image)
         size = self.settings.crop_size
-        box = random_resized_crop_box(image.width, image.height, rng)
+        box = random_resized_crop_box(image.width, image.height, rng, scale=self.scale)
         image = image.resize((size, size), self.resample, box=box)
         if rng.random() < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)

@@ -7,12 +7,18 @@ from collections.abc import Callable, Iterable
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from cpt_lightning.losses import CrossEntropyTerm, LossCollection, LossInputs, LossTerm
 from cpt_lightning.metrics.geometry import GeometryMetrics
 from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
+from cpt_lightning.models.evaluation import (
+    EvalResults,
+    compute_eval_results,
+    eval_metric_collection,
+    groups_for_set,
+    update_eval_metrics,
+)
 from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures, precomputed_image_features
@@ -20,6 +26,7 @@ from cpt_lightning.models.image_settings import ImageSettings
 from cpt_lightning.models.prompt_learner import PromptLearner
 from cpt_lightning.models.step_logging import logs_this_step
 from cpt_lightning.optim import WarmupCosineLR, coop_sgd
+from cpt_lightning.progress import progress
 
 PromptLearnerFactory = Callable[[FrozenClip, list[str]], PromptLearner]
 
@@ -89,6 +96,7 @@ class CPTModule(LightningModule):
         self._eval_sets: dict[str, list[str]] = {"all": self.classnames}
         self.train_accuracy = MulticlassAccuracy(num_classes=len(self.classnames), average="micro")
         self.eval_metrics = torch.nn.ModuleDict()
+        self.eval_results: dict[str, EvalResults] = {}  # latest epoch per stage, for callbacks and runners
 
     # ----------------------------------------------------------------- features
     @property
@@ -134,7 +142,7 @@ class CPTModule(LightningModule):
         templates = list(templates) if templates is not None else self.templates
         device = self.clip.token_embedding.weight.device
         summed = None
-        for template in templates:
+        for template in progress(templates, desc="Zero-shot text features (templates)"):
             prompts = [template.format(name) for name in classnames]
             chunks = []
             for start in range(0, len(prompts), batch_size):
@@ -208,6 +216,11 @@ class CPTModule(LightningModule):
         self.train_accuracy.reset()
 
     # ---------------------------------------------------------------- evaluation
+    @property
+    def eval_sets(self) -> dict[str, list[str]]:
+        """Evaluation set name -> its class names (the data module's `eval_classnames`, set in `setup`)."""
+        return dict(self._eval_sets)
+
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.prompt_learner is None:
             raise RuntimeError(
@@ -219,9 +232,8 @@ class CPTModule(LightningModule):
         self._eval_sets = dict(eval_sets) if eval_sets else {"all": self.classnames}
         for name, names in self._eval_sets.items():
             if name not in self.eval_metrics:
-                self.eval_metrics[name] = MetricCollection(
-                    {"acc": MulticlassAccuracy(num_classes=len(names), average="micro"), "loss": MeanMetric()}
-                )
+                groups = groups_for_set(names, self.classnames, self.class_groups)
+                self.eval_metrics[name] = eval_metric_collection(len(names), groups)
         set_sizes = {name: len(names) for name, names in self._eval_sets.items()}
         self.geometry = GeometryMetrics(set_sizes, self.clip.config.projection_dim)
 
@@ -244,18 +256,13 @@ class CPTModule(LightningModule):
         image_features = self.encode_images(pixel_values)
         logits = self.logits(image_features, self._eval_text_features[set_name])
         self.geometry.update_images(set_name, image_features, labels)
-        metrics = self.eval_metrics[set_name]
-        metrics["acc"].update(logits, labels)
-        metrics["loss"].update(torch.nn.functional.cross_entropy(logits.float(), labels), labels.shape[0])
+        update_eval_metrics(self.eval_metrics[set_name], logits, labels)
 
     def _log_eval_epoch(self, stage: str) -> None:
-        for set_name, metrics in self.eval_metrics.items():
-            if set_name not in self._eval_sets:
-                continue
-            for metric_name, value in metrics.compute().items():
-                key = f"{stage}/{metric_name}" if len(self._eval_sets) == 1 else f"{stage}/{set_name}/{metric_name}"
-                self.log(key, value, sync_dist=False)
-            metrics.reset()
+        # Metric states are already summed over ranks inside compute: no second reduction.
+        self.eval_results[stage] = compute_eval_results(stage, self.eval_metrics, self._eval_sets)
+        for key, value in self.eval_results[stage].scalars.items():
+            self.log(key, value, sync_dist=False)
         # Neural-collapse geometry: NC1 of this epoch's image features, shape of the training prototypes.
         with torch.no_grad():
             geometry = self.geometry.compute(self.prompted_text_features(), self.cluster_ids)

@@ -34,6 +34,24 @@ def _read_image_settings(name_or_path: str) -> ImageSettings:
     return ImageSettings.from_preprocessor_dict(json.loads(config_file.read_text()))
 
 
+BUILTIN_PREFIX = "builtin:"
+
+
+def resolve_clip_name(name_or_path: str) -> str:
+    """Map `builtin:world_clip` to the shipped directory (wherever the package is installed)."""
+    if not name_or_path.startswith(BUILTIN_PREFIX):
+        return name_or_path
+    from cpt_lightning.world import world_clip_path
+
+    builtins = {"world_clip": world_clip_path}
+    name = name_or_path[len(BUILTIN_PREFIX) :]
+    if name not in builtins:
+        raise ValueError(
+            f"Unknown built-in CLIP {name_or_path!r}; available: {sorted(BUILTIN_PREFIX + b for b in builtins)}."
+        )
+    return str(builtins[name]())
+
+
 class FrozenClip(nn.Module):
     """CLIP with every weight frozen and kept in eval mode.
 
@@ -63,7 +81,9 @@ class FrozenClip(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, torch_dtype: torch.dtype | None = None) -> FrozenClip:
-        """Load from a hub id (e.g. `openai/clip-vit-base-patch16`) or a `save_pretrained` directory."""
+        """Load from a hub id (e.g. `openai/clip-vit-base-patch16`), a `save_pretrained` directory, or
+        `builtin:world_clip` (the demo world's CLIP shipped inside the package)."""
+        name_or_path = resolve_clip_name(name_or_path)
         local = Path(name_or_path)
         looks_local = name_or_path.startswith((".", "/", "~")) or local.exists()
         if looks_local and not (local / "config.json").is_file():

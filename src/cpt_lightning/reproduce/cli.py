@@ -1,0 +1,71 @@
+"""`cpt-reproduce PROTOCOL`: run a protocol's unfinished runs, then write its table (Markdown and CSV)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import yaml
+
+from cpt_lightning.reproduce.protocols import builtin_protocols, load_protocol
+from cpt_lightning.reproduce.runs import is_finished, plan_runs, run_protocol
+from cpt_lightning.reproduce.table import write_tables
+
+log = logging.getLogger(__name__)
+
+
+def _override(text: str) -> tuple[str, object]:
+    key, separator, value = text.partition("=")
+    if not separator:
+        raise argparse.ArgumentTypeError(f"an override is KEY=VALUE (e.g. trainer.max_epochs=5); got {text!r}.")
+    return key, yaml.safe_load(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cpt-reproduce",
+        description="Run a protocol (datasets x settings x methods x seeds), skipping finished runs, and "
+        "write the paper-style table. Built-in protocols: " + ", ".join(builtin_protocols()) + "; or a YAML file.",
+    )
+    parser.add_argument("protocol", help="a built-in protocol name or a protocol YAML file")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="output folder (default: runs)")
+    parser.add_argument("--root", type=Path, default=Path("."), help="base of relative config paths (default: .)")
+    parser.add_argument("--datasets", nargs="+", help="only these datasets")
+    parser.add_argument("--methods", nargs="+", help="only these methods")
+    parser.add_argument("--seeds", nargs="+", type=int, help="only these seeds")
+    parser.add_argument("--settings", nargs="+", help="only these settings (e.g. tau=0.25, 4-shot)")
+    parser.add_argument("--config", action="append", default=[], help="a config applied to every run (repeatable)")
+    parser.add_argument(
+        "--trainer", action="append", default=[], help="a `trainer:` file for every run, e.g. configs/trainer/cpu.yaml"
+    )
+    parser.add_argument(
+        "--override", action="append", default=[], type=_override, help="KEY=VALUE for every run (repeatable)"
+    )
+    parser.add_argument(
+        "--in-process", action="store_true", help="run in this process (faster start; no DDP, no isolation)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished")
+    parser.add_argument("--table-only", action="store_true", help="only rebuild the table from finished runs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `cpt-reproduce` / `python -m cpt_lightning.reproduce`."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    protocol = load_protocol(args.protocol).select(args.datasets, args.methods, args.seeds, args.settings)
+    protocol.configs = [*protocol.configs, *args.config, *({"trainer": path} for path in args.trainer)]
+    protocol.overrides = {**protocol.overrides, **dict(args.override)}
+    out_dir = args.out / protocol.name
+    if args.dry_run:
+        for spec in plan_runs(protocol, args.root):
+            state = "finished" if is_finished(spec, out_dir / spec.run_id) else "to run"
+            print(f"{spec.run_id}: {state}")
+        return 0
+    if not args.table_only:
+        executed, skipped = run_protocol(protocol, out_dir, args.root, in_process=args.in_process)
+        log.info("%d runs executed, %d already finished.", len(executed), len(skipped))
+    markdown_path, csv_path = write_tables(out_dir)
+    log.info("Table written to %s and %s.", markdown_path, csv_path)
+    return 0

@@ -1,0 +1,217 @@
+"""Pretrain the demo world's small CLIP contrastively on endless procedurally rendered image-caption pairs.
+
+    python -m cpt_lightning.world.pretrain --out src/cpt_lightning/assets/world_clip --minutes 30 --seed 0
+
+Pictures are mostly clean photos; a small share of every downstream style appears, at milder severity
+than the world datasets use and named in the caption only now and then. Captions name a random
+subset of the object's attributes, so several pictures in a batch can fit one caption: the loss is
+CLIP's symmetric cross-entropy with every fitting pair as a positive (targets spread evenly over them).
+The schedule (warm-up, cosine decay) runs on `max(step / steps, elapsed / minutes)`, so a time budget
+and a step budget both end training cleanly. The output directory gets the model (safetensors),
+tokenizer, `preprocessor_config.json` and `pretraining_summary.json` with zero-shot accuracies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast
+
+from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.world.attributes import sample_objects
+from cpt_lightning.world.captions import caption_fits, make_captions
+from cpt_lightning.world.datasets import WorldDataset, world_dataset_names
+from cpt_lightning.world.render import IMAGE_SIZE, render
+from cpt_lightning.world.tokenizer import build_world_tokenizer
+from cpt_lightning.world.zero_shot import pixel_values, zero_shot_accuracy
+
+# Mean and std of pretraining pixels (measured over 4096 renders of PRETRAINING_STYLES).
+WORLD_IMAGE_SETTINGS = ImageSettings(
+    crop_size=IMAGE_SIZE,
+    resize_shortest_edge=IMAGE_SIZE,
+    mean=(0.761, 0.750, 0.746),
+    std=(0.216, 0.215, 0.227),
+    interpolation="bicubic",
+)
+PRETRAINING_STYLES = {
+    "photo": 0.75,
+    "sketch": 0.05,
+    "dark": 0.05,
+    "sepia": 0.05,
+    "clutter": 0.05,
+    "blur": 0.05,
+}
+PRETRAINING_SEVERITY = (0.0, 0.6)
+TEXT_LENGTH = 16  # the longest caption is 13 tokens with its start and end tokens
+
+
+def world_clip_config(tokenizer: PreTrainedTokenizerFast) -> CLIPConfig:
+    """The small CLIP architecture (about 1.3M parameters), with the tokenizer's special-token ids."""
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 128,
+        "intermediate_size": 512,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 32,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    vision = {
+        "image_size": IMAGE_SIZE,
+        "patch_size": 8,
+        "hidden_size": 128,
+        "intermediate_size": 512,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+    }
+    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=128)
+
+
+class PairStream(torch.utils.data.IterableDataset):
+    """Endless batches (pixel_values, input_ids, attention_mask, fits) from one seeded generator."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, batch_size: int, seed: int) -> None:
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def __iter__(self):
+        # A seed path disjoint from every world dataset's (seed, crc32(name), split) stream.
+        rng = np.random.default_rng((self.seed, 7_777_777))
+        while True:
+            objects = sample_objects(self.batch_size, rng, PRETRAINING_STYLES, PRETRAINING_SEVERITY)
+            captions, caption_codes = make_captions(objects, rng)
+            tokens = self.tokenizer(
+                captions, padding="max_length", max_length=TEXT_LENGTH, truncation=True, return_tensors="pt"
+            )
+            fits = torch.from_numpy(caption_fits(caption_codes, objects.as_matrix())).float()
+            pixels = pixel_values(render(objects, rng), WORLD_IMAGE_SETTINGS)
+            yield pixels, tokens["input_ids"], tokens["attention_mask"], fits
+
+
+def multi_positive_clip_loss(logits: torch.Tensor, fits: torch.Tensor) -> torch.Tensor:
+    """Symmetric CE of image-to-text `logits` [B, B] against `fits`, spread evenly per row/column."""
+    image_to_text = -(fits / fits.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
+    text_to_image = -(fits / fits.sum(0, keepdim=True) * logits.log_softmax(0)).sum(0).mean()
+    return (image_to_text + text_to_image) / 2
+
+
+def learning_rate_factor(progress: float, warmup: float = 0.03) -> float:
+    """Linear warm-up over the first `warmup` of training, then cosine decay to zero."""
+    if progress < warmup:
+        return progress / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
+
+
+def evaluate(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, per_class: int, seed: int) -> dict:
+    """Zero-shot top-1 on the base and new halves of every world dataset's test split."""
+    results = {}
+    for name in world_dataset_names():
+        dataset = WorldDataset(name)
+        images, labels = dataset.render_split("test", per_class, seed)
+        n_base = math.ceil(len(dataset.classnames) / 2)
+        base, new = labels < n_base, labels >= n_base
+        results[name] = {
+            "base": zero_shot_accuracy(
+                model,
+                tokenizer,
+                WORLD_IMAGE_SETTINGS,
+                images[base],
+                labels[base],
+                dataset.classnames[:n_base],
+            ),
+            "new": zero_shot_accuracy(
+                model,
+                tokenizer,
+                WORLD_IMAGE_SETTINGS,
+                images[new],
+                labels[new] - n_base,
+                dataset.classnames[n_base:],
+            ),
+        }
+    return results
+
+
+def save_world_clip(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, out: Path) -> None:
+    """`save_pretrained` model, tokenizer, image settings into `out`; transformers 4.5x and 5.x load it."""
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    # transformers 5 names its own backend class here, which 4.x cannot resolve; both resolve this one.
+    config_path = out / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    # CLIP's text model takes no token_type_ids, which transformers 4.x would otherwise return.
+    config["model_input_names"] = ["input_ids", "attention_mask"]
+    config_path.write_text(json.dumps(config, indent=2))
+    WORLD_IMAGE_SETTINGS.save(out)
+
+
+def pretrain(out: Path, minutes: float, max_steps: int, seed: int, batch_size: int, lr: float, threads: int) -> dict:
+    """Train from scratch, save to `out`, and return the summary written to `pretraining_summary.json`."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    tokenizer = build_world_tokenizer()
+    model = CLIPModel(world_clip_config(tokenizer))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+    stream = torch.utils.data.DataLoader(
+        PairStream(tokenizer, batch_size, seed), batch_size=None, num_workers=1, prefetch_factor=4
+    )
+    start, step, progress = time.monotonic(), 0, 0.0
+    for pixels, input_ids, attention_mask, fits in stream:
+        elapsed = time.monotonic() - start
+        progress = max(step / max_steps, elapsed / (60 * minutes))
+        if progress >= 1.0:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = lr * learning_rate_factor(progress)
+        outputs = model(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixels)
+        loss = multi_positive_clip_loss(outputs.logits_per_image, fits)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        step += 1
+        if step % 50 == 0:
+            print(f"step {step} {elapsed / 60:.1f} min loss {loss.item():.3f}", flush=True)
+    model.eval()
+    summary = {
+        "steps": step,
+        "minutes": round((time.monotonic() - start) / 60, 2),
+        "seed": seed,
+        "batch_size": batch_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        # Evaluation seed 12345 is never a pretraining seed path (see PairStream).
+        "zero_shot_test_seed_12345": evaluate(model, tokenizer, per_class=20, seed=12345),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    save_world_clip(model, tokenizer, out)
+    (out / "pretraining_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="directory to save_pretrained into")
+    parser.add_argument("--minutes", type=float, default=30.0, help="wall-clock training budget")
+    parser.add_argument("--max-steps", type=int, default=1_000_000, help="step budget (whichever ends first)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    # One thread: on a shared, oversubscribed CPU, OpenMP threads spin-wait on each other (10x slower).
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for the training process")
+    args = parser.parse_args(argv)
+    summary = pretrain(args.out, args.minutes, args.max_steps, args.seed, args.batch_size, args.lr, args.threads)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

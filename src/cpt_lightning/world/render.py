@@ -1,0 +1,116 @@
+"""Render pictures of the demo world: one object (plus, in clutter, small distractors) per 32x32 image."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cpt_lightning.world.attributes import COLOUR_RGB, COLOURS, PATTERNS, SHAPES, STYLES, ObjectBatch
+from cpt_lightning.world.shapes import shape_masks
+from cpt_lightning.world.styles import WHOLE_IMAGE_STYLES
+
+IMAGE_SIZE = 32
+_SUPERSAMPLE = 2  # draw at 2x and average down, so edges are anti-aliased
+_RADIUS_RANGE = {0: (5.0, 7.0), 1: (9.5, 12.5)}  # size code -> object radius in pixels
+_STYLE = {name: code for code, name in enumerate(STYLES)}
+
+
+def _local_coordinates(centre: np.ndarray, radius: np.ndarray, angle: np.ndarray, grid: np.ndarray):
+    """Pixel coordinates [N, H, W] in each object's rotated frame, in pixels (not yet divided by radius)."""
+    dx = grid[None, :, :, 0] - centre[:, 0, None, None]
+    dy = grid[None, :, :, 1] - centre[:, 1, None, None]
+    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    return dx * cos + dy * sin, -dx * sin + dy * cos
+
+
+def _pattern_masks(u_px: np.ndarray, v_px: np.ndarray, pattern: np.ndarray) -> np.ndarray:
+    """Where each object's secondary (dark) pattern colour shows, in object-frame pixel units."""
+    marks = np.zeros(u_px.shape, dtype=bool)
+    for code, name in enumerate(PATTERNS):
+        index = np.flatnonzero(pattern == code)
+        if not index.size or name == "plain":
+            continue
+        u, v = u_px[index], v_px[index]
+        if name == "striped":
+            marks[index] = np.floor(v / 2.0) % 2 == 1
+        elif name == "dotted":
+            marks[index] = (np.mod(u, 4.0) - 2.0) ** 2 + (np.mod(v, 4.0) - 2.0) ** 2 <= 1.3**2
+        elif name == "checkered":
+            marks[index] = (np.floor(u / 3.0) + np.floor(v / 3.0)) % 2 == 1
+    return marks
+
+
+def _outline(mask: np.ndarray, thickness: int) -> np.ndarray:
+    """The rim of each mask: pixels inside whose neighbourhood of `thickness` leaves the shape."""
+    interior = mask.copy()
+    for step in range(1, thickness + 1):
+        for axis in (1, 2):
+            interior &= np.roll(mask, step, axis=axis) & np.roll(mask, -step, axis=axis)
+    return mask & ~interior
+
+
+def _paint(canvas: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: np.ndarray | float = 1.0) -> None:
+    weight = mask[..., None] * np.asarray(alpha, dtype=np.float32).reshape(-1, 1, 1, 1)
+    canvas *= 1.0 - weight
+    canvas += weight * colour
+
+
+def _draw_distractors(canvas: np.ndarray, counts: np.ndarray, grid: np.ndarray, rng: np.random.Generator) -> None:
+    """Small plain objects of random shape and colour, painted before the main object so it stays on top."""
+    for round_ in range(int(counts.max(initial=0))):
+        index = np.flatnonzero(counts > round_)
+        n = index.size
+        radius = rng.uniform(2.5, 4.5, n).astype(np.float32)
+        centre = rng.uniform(3.0, IMAGE_SIZE - 3.0, (n, 2)).astype(np.float32)
+        u, v = _local_coordinates(centre, radius, rng.uniform(-np.pi, np.pi, n), grid)
+        masks = shape_masks(u / radius[:, None, None], v / radius[:, None, None], rng.integers(len(SHAPES), size=n))
+        colours = COLOUR_RGB[rng.integers(len(COLOURS), size=n)] * rng.uniform(0.6, 1.0, (n, 1))
+        sub = canvas[index]
+        _paint(sub, masks, colours[:, None, None, :])
+        canvas[index] = sub
+
+
+def render(objects: ObjectBatch, rng: np.random.Generator) -> np.ndarray:
+    """Draw every object of `objects` in its style; returns uint8 images [N, 32, 32, 3].
+
+    Nuisances are drawn from `rng`: position, radius within the size class, a small rotation,
+    colour brightness, background shade and tint, a global colour tint, and pixel noise.
+    """
+    n = len(objects)
+    hi = IMAGE_SIZE * _SUPERSAMPLE
+    axis = (np.arange(hi, dtype=np.float32) + 0.5) / _SUPERSAMPLE
+    grid = np.stack(np.meshgrid(axis, axis, indexing="xy"), axis=-1)
+
+    radius = np.empty(n, dtype=np.float32)
+    for code, (low, high) in _RADIUS_RANGE.items():
+        index = objects.size == code
+        radius[index] = rng.uniform(low, high, index.sum())
+    margin = radius[:, None] + 1.0
+    centre = (margin + rng.uniform(0.0, 1.0, (n, 2)) * (IMAGE_SIZE - 2 * margin)).astype(np.float32)
+    angle = rng.uniform(-0.3, 0.3, n).astype(np.float32)
+
+    is_sketch = objects.style == _STYLE["sketch"]
+    background = rng.uniform(0.72, 0.95, (n, 1, 1, 1)) + rng.normal(0.0, 0.03, (n, 1, 1, 3))
+    background[is_sketch] = 0.97  # sketches are drawn on white paper
+    canvas = np.broadcast_to(background, (n, hi, hi, 3)).astype(np.float32)
+
+    is_clutter = objects.style == _STYLE["clutter"]
+    distractor_counts = np.where(is_clutter, np.round(objects.severity * 6.0 + rng.uniform(0, 1, n)), 0)
+    _draw_distractors(canvas, distractor_counts.astype(int), grid, rng)
+
+    u_px, v_px = _local_coordinates(centre, radius, angle, grid)
+    mask = shape_masks(u_px / radius[:, None, None], v_px / radius[:, None, None], objects.shape)
+    fill = COLOUR_RGB[objects.colour] * rng.uniform(0.85, 1.05, (n, 1)).astype(np.float32)
+    fill_alpha = np.where(is_sketch, 1.0 - objects.severity, 1.0)
+    _paint(canvas, mask, fill[:, None, None, :], fill_alpha)
+    marks = mask & _pattern_masks(u_px, v_px, objects.pattern)
+    _paint(canvas, marks, 0.3 * fill[:, None, None, :], fill_alpha)
+    rim = _outline(mask, thickness=3) & is_sketch[:, None, None]
+    _paint(canvas, rim, 0.8 * fill[:, None, None, :])
+
+    images = canvas.reshape(n, IMAGE_SIZE, _SUPERSAMPLE, IMAGE_SIZE, _SUPERSAMPLE, 3).mean(axis=(2, 4))
+    for name, style_fn in WHOLE_IMAGE_STYLES.items():
+        index = np.flatnonzero(objects.style == _STYLE[name])
+        if index.size:
+            images[index] = style_fn(images[index], objects.severity[index], rng)
+    images = images * rng.normal(1.0, 0.04, (n, 1, 1, 3)) + rng.normal(0.0, 0.02, images.shape)
+    return np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
