@@ -64,3 +64,29 @@ def save_vit_b16_clip(out_dir: Path | None = None) -> Path:
     tokenizer = real_clip_tokenizer()
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix="clip_b16_"))
     return save_random_clip(out_dir, tokenizer, config=vit_b16_config(tokenizer))
+
+
+def save_small_clip(out_dir: Path | None = None) -> Path:
+    """The test suite's tiny random CLIP (hidden 32, 2 layers, 32 px) with the real tokenizer."""
+    from cpt_lightning.testing import save_random_clip
+
+    out_dir = out_dir or Path(tempfile.mkdtemp(prefix="clip_small_"))
+    return save_random_clip(out_dir, real_clip_tokenizer())
+
+
+def save_clip(size: str) -> Path:
+    """`size` "small" (the tests' tiny CLIP) or "b16" (ViT-B/16 architecture), random weights."""
+    if size not in ("small", "b16"):
+        sys.exit(f"--size must be 'small' or 'b16', got {size!r}.")
+    return save_small_clip() if size == "small" else save_vit_b16_clip()
+
+
+def machine_line() -> str:
+    """CPU count, torch threads, load average and accelerator, for the record."""
+    import os
+
+    import torch
+
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, load {load}, {device}"

@@ -8,7 +8,8 @@ Python loop over clusters (K can be 1,000 with S = 16, every step).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 
@@ -26,6 +27,10 @@ class ClusterLayout:
     mask: torch.Tensor  # [C, S] bool
     sizes: torch.Tensor  # [C] long
     inverse: torch.Tensor  # [K] long
+    # dtype -> (`[C, S, 1]` mask, `[C]` sizes) in that dtype: casts every term would repeat every step.
+    _casts: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_ids(cls, cluster_ids: torch.Tensor) -> ClusterLayout:
@@ -47,15 +52,76 @@ class ClusterLayout:
         return cls(index=index, mask=mask, sizes=sizes, inverse=inverse)
 
     @classmethod
+    def for_assignment(cls, cluster_ids: torch.Tensor) -> ClusterLayout:
+        """`from_ids`, reusing the layout of the assignment tensor seen last.
+
+        The assignment is fixed for a whole fit, and every cluster term of every
+        step needs its layout: building it (`unique`, `argsort`, scatters) three
+        times a step cost more than some of the terms themselves. The memo is
+        keyed by the tensor object and its in-place version counter, so a new
+        or modified assignment always gets a fresh layout.
+        """
+        global _last_layout
+        version = cluster_ids._version
+        if _last_layout is not None and _last_layout[0] is cluster_ids and _last_layout[1] == version:
+            return _last_layout[2]
+        layout = cls.from_ids(cluster_ids)
+        _last_layout = (cluster_ids, version, layout)
+        return layout
+
+    @classmethod
     def single_group(cls, num_classes: int, device: torch.device | None = None) -> ClusterLayout:
         """All classes in one cluster: the global (NPT-style) view."""
         return cls.from_ids(torch.zeros(num_classes, dtype=torch.long, device=device))
 
     def gather(self, class_features: torch.Tensor) -> torch.Tensor:
         """`[K, D] -> [C, S, D]`, padded slots zeroed."""
-        return class_features[self.index] * self.mask.unsqueeze(-1).to(class_features.dtype)
+        return class_features[self.index] * self.slot_mask_as(class_features.dtype)
+
+    def slot_mask_as(self, dtype: torch.dtype) -> torch.Tensor:
+        """`mask` as a `[C, S, 1]` tensor of `dtype` (1 for real slots, 0 for padding)."""
+        return self._cast(dtype)[0]
+
+    def sizes_as(self, dtype: torch.dtype) -> torch.Tensor:
+        """`sizes` as a `[C]` tensor of `dtype`."""
+        return self._cast(dtype)[1]
+
+    def _cast(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        if dtype not in self._casts:
+            self._casts[dtype] = (self.mask.unsqueeze(-1).to(dtype), self.sizes.to(dtype))
+        return self._casts[dtype]
 
     def means(self, class_features: torch.Tensor) -> torch.Tensor:
         """Per-cluster mean of class features, `[C, D]`."""
-        sums = self.gather(class_features).sum(dim=1)
-        return sums / self.sizes.unsqueeze(-1).to(sums.dtype)
+        return self.grouped_means(self.gather(class_features))
+
+    def grouped_means(self, grouped: torch.Tensor) -> torch.Tensor:
+        """Per-cluster mean of an already gathered `[C, S, D]` tensor (saves a second gather)."""
+        sums = grouped.sum(dim=1)
+        return sums / self.sizes_as(sums.dtype).unsqueeze(-1)
+
+    @cached_property
+    def pair_mask(self) -> torch.Tensor:
+        """`[C, S, S]`: True for pairs of distinct real members of a cluster."""
+        slots = self.mask.shape[1]
+        off_diagonal = ~torch.eye(slots, dtype=torch.bool, device=self.mask.device)
+        return self.mask.unsqueeze(2) & self.mask.unsqueeze(1) & off_diagonal
+
+    @cached_property
+    def multi_member_clusters(self) -> torch.Tensor:
+        """Indices of the clusters with at least two members (the ones intra-cluster terms average over)."""
+        return torch.nonzero(self.sizes >= 2).flatten()
+
+    @cached_property
+    def has_multi_member_cluster(self) -> bool:
+        """Whether any cluster has two members (a Python bool, so checking it never syncs a GPU)."""
+        return bool((self.sizes >= 2).any())
+
+    @cached_property
+    def class_in_cluster(self) -> torch.Tensor:
+        """`[K]`: True for classes whose cluster has at least two members."""
+        return self.sizes[self.inverse] >= 2
+
+
+# (assignment tensor, its version counter, layout) of `ClusterLayout.for_assignment`'s last call.
+_last_layout: tuple[torch.Tensor, int, ClusterLayout] | None = None

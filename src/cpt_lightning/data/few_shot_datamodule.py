@@ -19,6 +19,14 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Sampler
 
+from cpt_lightning.data.feature_cache import (
+    CachedFeatureDataset,
+    FeatureCacheConfig,
+    cached_feature_dataset,
+    describe_image_file,
+    items_digest,
+    transform_identity,
+)
 from cpt_lightning.data.image_dataset import LabelledImageDataset, open_image_file
 from cpt_lightning.data.layout import DatasetLayoutError, require_path, require_root
 from cpt_lightning.data.resumable_loader import resumable_train_loader
@@ -61,7 +69,9 @@ class FewShotDataModule(L.LightningDataModule):
     (train on base, validate and test on base and new). Validation takes `min(shots, 4)` images per
     class from the official val split, or, where a benchmark has none, from training images that the
     training subset does not use. The sampled subset is cached as JSON under `cache_dir`
-    (default `<root>/split_cache`; `use_cache=False` disables it).
+    (default `<root>/split_cache`; `use_cache=False` disables it). With `feature_cache`, the frozen
+    image features of each split are computed once and reused (see `data/feature_cache.py`); the
+    loaders then yield `(ImageFeatures, label)` batches.
     """
 
     dataset_name: ClassVar[str] = "dataset"
@@ -81,6 +91,7 @@ class FewShotDataModule(L.LightningDataModule):
         image_settings: ImageSettings | None = None,
         cache_dir: str | None = None,
         use_cache: bool = True,
+        feature_cache: FeatureCacheConfig | None = None,
     ) -> None:
         super().__init__()
         if shots is not None and shots < 1:
@@ -100,6 +111,7 @@ class FewShotDataModule(L.LightningDataModule):
         self.image_settings = image_settings
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else self.root / "split_cache"
         self.use_cache = use_cache
+        self.feature_cache = feature_cache
         require_root(self.root, type(self).__name__, self.expected_layout)
 
         self.all_classnames: list[str] = self.read_classnames()
@@ -136,6 +148,10 @@ class FewShotDataModule(L.LightningDataModule):
     def load_image(self, key: Hashable) -> Image.Image:
         """Decode one image from its key (a file path here; a row index for HuggingFace data)."""
         return open_image_file(key)
+
+    def describe_image(self, key: Hashable) -> str:
+        """What identifies one image's content for the feature cache: path, size and modification time."""
+        return describe_image_file(key)
 
     # ---- class selection -------------------------------------------------------------------------
 
@@ -293,6 +309,9 @@ class FewShotDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.test_only:
             raise RuntimeError(f"{type(self).__name__} is a test-only dataset; use it with `cpt test`.")
+        if self.feature_cache is not None:
+            dataset = self._cached_features(self.train_items, train=True)
+            return resumable_train_loader(self, dataset, self.batch_size, self.seed, num_workers=0)
         dataset = LabelledImageDataset(self.train_items, self._train_transform, self.load_image)
         return resumable_train_loader(self, dataset, self.batch_size, self.seed, num_workers=self.num_workers)
 
@@ -303,21 +322,46 @@ class FewShotDataModule(L.LightningDataModule):
         return [self._eval_loader(self.test_items[name]) for name in self.eval_classnames]
 
     def _eval_loader(self, items: list[Item]) -> DataLoader:
-        dataset = LabelledImageDataset(items, self._eval_transform, self.load_image)
+        if self.feature_cache is not None:
+            dataset = self._cached_features(items, train=False)
+        else:
+            dataset = LabelledImageDataset(items, self._eval_transform, self.load_image)
         # Under DDP each test image is scored on exactly one rank (Lightning's sampler would pad).
         return self._loader(dataset, self.eval_batch_size, shuffle=False, sampler=eval_sampler(dataset))
 
     def _loader(
-        self, dataset: LabelledImageDataset, batch_size: int, shuffle: bool, sampler: Sampler | None = None
+        self,
+        dataset: LabelledImageDataset | CachedFeatureDataset,
+        batch_size: int,
+        shuffle: bool,
+        sampler: Sampler | None = None,
     ) -> DataLoader:
+        # Cached features are rows of an in-memory tensor: worker processes would only add start-up time.
+        workers = 0 if isinstance(dataset, CachedFeatureDataset) else self.num_workers
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
             sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=workers,
+            persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
+        )
+
+    def _cached_features(self, items: list[Item], train: bool) -> CachedFeatureDataset:
+        """The split's features from the cache: augmented views (train, `train_views > 0`) or plain ones."""
+        assert self.feature_cache is not None
+        augmented = train and self.feature_cache.train_views > 0
+        transform = self._train_transform if augmented else self._eval_transform
+        identity = {
+            "data": type(self).__name__,
+            "items": items_digest(items, self.describe_image),
+            "transform": transform_identity(transform),
+        }
+        dataset = LabelledImageDataset(items, transform, self.load_image)
+        labels = [label for _, label in items]
+        return cached_feature_dataset(
+            self, self.feature_cache, dataset, labels, identity, augmentation_seed=self.seed if augmented else None
         )
 
 

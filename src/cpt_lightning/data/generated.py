@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from cpt_lightning.data.feature_cache import CachedFeatureDataset, FeatureCacheConfig, cached_feature_dataset
 from cpt_lightning.data.resumable_loader import resumable_train_loader
 from cpt_lightning.data.sampling import base_new_split
 from cpt_lightning.data.unpadded_sampler import eval_sampler
@@ -56,6 +58,9 @@ class GeneratedDataModule(LightningDataModule):
         class_groups: optional head/medium/tail label per *training* class, passed to the model.
         subsample: "all", or "base_to_new": train on CoOp's base half of `classnames`, evaluate
             on the "base" and "new" halves (each relabelled from 0).
+        feature_cache: cache the frozen image features of every split (see
+            `data/feature_cache.py`); the images are not augmented, so
+            `train_views` must be 0.
     """
 
     def __init__(
@@ -68,10 +73,17 @@ class GeneratedDataModule(LightningDataModule):
         seed: int = 0,
         class_groups: list[str] | None = None,
         subsample: Literal["all", "base_to_new"] = "all",
+        feature_cache: FeatureCacheConfig | None = None,
     ) -> None:
         super().__init__()
         if subsample not in ("all", "base_to_new"):
             raise ValueError(f"subsample must be 'all' or 'base_to_new'; got {subsample!r}.")
+        if feature_cache is not None and feature_cache.train_views > 0:
+            raise ValueError(
+                "GeneratedDataModule does not augment its images, so augmented views would all be equal; "
+                f"use FeatureCacheConfig(train_views=0), got train_views={feature_cache.train_views}."
+            )
+        self.feature_cache = feature_cache
         self.all_classnames = list(classnames)
         base, new = base_new_split(len(self.all_classnames))
         self.eval_labels = {"all": list(range(len(classnames)))} if subsample == "all" else {"base": base, "new": new}
@@ -98,12 +110,12 @@ class GeneratedDataModule(LightningDataModule):
         self.eval_sets = {name: _select(*evaluation, labels) for name, labels in self.eval_labels.items()}
 
     def train_dataloader(self) -> DataLoader:
-        return resumable_train_loader(self, self.train_set, self.batch_size, self.seed)
+        return resumable_train_loader(self, self._maybe_cached(self.train_set), self.batch_size, self.seed)
 
     def _eval_loaders(self) -> DataLoader | list[DataLoader]:
+        datasets = [self._maybe_cached(dataset) for dataset in self.eval_sets.values()]
         loaders = [
-            DataLoader(dataset, batch_size=self.batch_size, sampler=eval_sampler(dataset))
-            for dataset in self.eval_sets.values()
+            DataLoader(dataset, batch_size=self.batch_size, sampler=eval_sampler(dataset)) for dataset in datasets
         ]
         return loaders[0] if self.subsample == "all" else loaders
 
@@ -115,3 +127,12 @@ class GeneratedDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(self.eval_sets[next(iter(self.eval_sets))], batch_size=self.batch_size)
+
+    def _maybe_cached(self, dataset: _Tensors) -> _Tensors | CachedFeatureDataset:
+        if self.feature_cache is None:
+            return dataset
+        # The images are generated, not read: their bytes are the dataset's identity.
+        digest = hashlib.sha256(dataset.images.numpy().tobytes())
+        digest.update(dataset.labels.numpy().tobytes())
+        identity = {"data": type(self).__name__, "items": digest.hexdigest(), "transform": None}
+        return cached_feature_dataset(self, self.feature_cache, dataset, dataset.labels.tolist(), identity)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
 from cpt_lightning.data.layout import DatasetLayoutError
 from cpt_lightning.data.sampling import Subsample
@@ -45,6 +46,7 @@ class HuggingFaceDataModule(FewShotDataModule):
         image_settings: ImageSettings | None = None,
         cache_dir: str | None = None,
         use_cache: bool = True,
+        feature_cache: FeatureCacheConfig | None = None,
         hf_cache_dir: str | None = None,
     ) -> None:
         import datasets
@@ -68,6 +70,7 @@ class HuggingFaceDataModule(FewShotDataModule):
             image_settings,
             cache_dir,
             use_cache,
+            feature_cache,
         )
 
     def _split(self, role: str):
@@ -107,3 +110,8 @@ class HuggingFaceDataModule(FewShotDataModule):
     def load_image(self, key: Hashable) -> Image.Image:
         split, index = str(key).rsplit(":", 1)
         return self.hf_dataset[split][int(index)][self.image_column]
+
+    def describe_image(self, key: Hashable) -> str:
+        # Rows have no file to stat; the split's fingerprint changes whenever its content does.
+        split = str(key).rsplit(":", 1)[0]
+        return f"{key}@{self.hf_dataset[split]._fingerprint}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
 from cpt_lightning.data.layout import (
     DatasetLayoutError,
@@ -49,6 +50,7 @@ class ImageFolderDataModule(FewShotDataModule):
         image_settings: ImageSettings | None = None,
         cache_dir: str | None = None,
         use_cache: bool = True,
+        feature_cache: FeatureCacheConfig | None = None,
     ) -> None:
         self.train_dir, self.test_dir, self.val_dir = train_dir, test_dir, val_dir
         self.dataset_name = f"image_folder_{Path(root).name}"
@@ -64,6 +66,7 @@ class ImageFolderDataModule(FewShotDataModule):
             image_settings,
             cache_dir,
             use_cache,
+            feature_cache,
         )
 
     def read_classnames(self) -> list[str]:

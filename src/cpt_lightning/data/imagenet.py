@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
 from cpt_lightning.data.layout import (
     DatasetLayoutError,
@@ -64,6 +65,7 @@ class ImageNetDataModule(FewShotDataModule):
         image_settings: ImageSettings | None = None,
         cache_dir: str | None = None,
         use_cache: bool = True,
+        feature_cache: FeatureCacheConfig | None = None,
         train_dir: str = "images/train",
         test_dir: str = "images/val",
     ) -> None:
@@ -80,6 +82,7 @@ class ImageNetDataModule(FewShotDataModule):
             image_settings,
             cache_dir,
             use_cache,
+            feature_cache,
         )
 
     def read_classnames(self) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
 from cpt_lightning.data.imagenet import imagenet_folder_items
 from cpt_lightning.data.imagenet_subsets import IMAGENET_A_WNIDS, IMAGENET_R_WNIDS
@@ -35,6 +36,7 @@ class ImageNetShiftDataModule(FewShotDataModule):
         eval_batch_size: int = 100,
         num_workers: int = 4,
         image_settings: ImageSettings | None = None,
+        feature_cache: FeatureCacheConfig | None = None,
     ) -> None:
         super().__init__(
             root,
@@ -43,6 +45,7 @@ class ImageNetShiftDataModule(FewShotDataModule):
             num_workers=num_workers,
             image_settings=image_settings,
             use_cache=False,
+            feature_cache=feature_cache,
         )
         self.classnames = list(self.imagenet_classnames)
         self.class_groups = None

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
+from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
 from cpt_lightning.data.layout import DatasetLayoutError, read_imagenet_classnames, require_path
 from cpt_lightning.data.sampling import Subsample, groups_by_count
@@ -40,6 +41,7 @@ class ListFileDataModule(FewShotDataModule):
         image_settings: ImageSettings | None = None,
         cache_dir: str | None = None,
         use_cache: bool = True,
+        feature_cache: FeatureCacheConfig | None = None,
     ) -> None:
         self.image_root = Path(image_root).expanduser() if image_root else Path(root).expanduser()
         self._lists: dict[str, list[tuple[str, int]]] = {}
@@ -55,6 +57,7 @@ class ListFileDataModule(FewShotDataModule):
             image_settings,
             cache_dir,
             use_cache,
+            feature_cache,
         )
 
     def read_list(self, split: str) -> list[tuple[str, int]]:

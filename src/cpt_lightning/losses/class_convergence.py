@@ -60,7 +60,7 @@ def cluster_frame_centres(
     the running image means of the cluster's classes seen so far (class-
     balanced, so a head class does not own its cluster's origin).
     """
-    layout = ClusterLayout.from_ids(cluster_ids.to(text_features.device))
+    layout = ClusterLayout.for_assignment(cluster_ids.to(text_features.device))
     text_centres = layout.means(text_features.float())[layout.inverse]
     seen = class_seen.to(class_image_means.dtype).unsqueeze(-1)
     seen_sums = layout.gather(class_image_means * seen).sum(dim=1)
@@ -131,7 +131,7 @@ class ClassConvergenceTerm(LossTerm):
         image_centres, text_centres = cluster_frame_centres(
             inputs.text_features, self.class_image_means, self.class_seen, cluster_ids
         )
-        in_cluster = torch.bincount(cluster_ids)[cluster_ids] >= 2
+        in_cluster = ClusterLayout.for_assignment(cluster_ids.to(inputs.text_features.device)).class_in_cluster
         if self.singletons == "global_frame":
             seen = self.class_seen.unsqueeze(-1).float()
             global_image = (self.class_image_means * seen).sum(0) / seen.sum().clamp_min(1)

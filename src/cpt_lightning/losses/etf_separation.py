@@ -30,21 +30,18 @@ def etf_deviation_per_cluster(
     if cluster_ids is None:
         layout = ClusterLayout.single_group(features.shape[0], device=features.device)
     else:
-        layout = ClusterLayout.from_ids(cluster_ids.to(features.device))
+        layout = ClusterLayout.for_assignment(cluster_ids.to(features.device))
     grouped = layout.gather(features)  # [C, S, D]
     if centred:
-        grouped = grouped - layout.means(features).unsqueeze(1)
-    units = F.normalize(grouped, dim=-1) * layout.mask.unsqueeze(-1)
+        grouped = grouped - layout.grouped_means(grouped).unsqueeze(1)
+    units = F.normalize(grouped, dim=-1) * layout.slot_mask_as(grouped.dtype)
     cosines = units @ units.transpose(1, 2)  # [C, S, S]
 
-    sizes = layout.sizes.to(features.dtype)
+    sizes = layout.sizes_as(features.dtype)
     target = -1.0 / (sizes - 1).clamp_min(1)  # singletons are dropped below
-    slots = layout.mask.shape[1]
-    off_diagonal = ~torch.eye(slots, dtype=torch.bool, device=features.device)
-    pair_mask = layout.mask.unsqueeze(2) & layout.mask.unsqueeze(1) & off_diagonal
-    squared = (cosines - target.view(-1, 1, 1)).square() * pair_mask
+    squared = (cosines - target.view(-1, 1, 1)).square() * layout.pair_mask
     per_cluster = squared.sum(dim=(1, 2)) / (sizes * (sizes - 1)).clamp_min(1)
-    return per_cluster[layout.sizes >= 2]
+    return per_cluster[layout.multi_member_clusters]
 
 
 def etf_separation_loss(

@@ -29,34 +29,47 @@ def procrustes_align(frozen: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
     product still is, so it equals what `scipy.linalg.orthogonal_procrustes`
     gives. No gradient flows through the result (it is the fixed target).
     """
+    return align_to_tuned(frozen_factor(frozen), tuned).to(frozen.dtype)
+
+
+def frozen_factor(frozen: torch.Tensor) -> torch.Tensor:
+    """`R1` of `frozen^T = Q1 R1` in float64: the frozen side of `procrustes_align`, fixed for a whole fit."""
     with torch.no_grad():
-        frozen64, tuned64 = frozen.double(), tuned.double()
-        q1, r1 = torch.linalg.qr(frozen64.transpose(-1, -2))
-        q2, r2 = torch.linalg.qr(tuned64.transpose(-1, -2))
-        u, _, vh = torch.linalg.svd(r1 @ r2.transpose(-1, -2))
-        aligned = r1.transpose(-1, -2) @ u @ vh @ q2.transpose(-1, -2)
-    return aligned.to(frozen.dtype)
+        _, r1 = torch.linalg.qr(frozen.double().transpose(-1, -2))
+    return r1
+
+
+def align_to_tuned(frozen_r: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
+    """`frozen @ R` (float64) from the frozen side's `R1` (`frozen_factor`) and the tuned features."""
+    with torch.no_grad():
+        q2, r2 = torch.linalg.qr(tuned.double().transpose(-1, -2))
+        u, _, vh = torch.linalg.svd(frozen_r @ r2.transpose(-1, -2))
+        return frozen_r.transpose(-1, -2) @ u @ vh @ q2.transpose(-1, -2)
 
 
 def procrustes_rotation_loss(
-    text_features: torch.Tensor, frozen_text_features: torch.Tensor, cluster_ids: torch.Tensor
+    text_features: torch.Tensor,
+    frozen_text_features: torch.Tensor,
+    cluster_ids: torch.Tensor,
+    frozen_r: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`L_rot = mean_C ||T_C - T0_C R_C||_F^2 / n` over clusters with n >= 2.
 
     A singleton can always be rotated onto its target exactly, so it carries
     no signal and is left out. Differentiable zero when no cluster qualifies.
+    `frozen_r`: the frozen side's `frozen_factor` of the gathered `t0`, if
+    already known (it does not change during a fit).
     """
     tuned = text_features.float()
-    layout = ClusterLayout.from_ids(cluster_ids.to(tuned.device))
+    layout = ClusterLayout.for_assignment(cluster_ids.to(tuned.device))
     tuned_grouped = layout.gather(tuned)
-    frozen_grouped = layout.gather(frozen_text_features.float().to(tuned.device))
-    aligned = procrustes_align(frozen_grouped, tuned_grouped.detach())
-    sizes = layout.sizes.to(tuned.dtype)
-    per_cluster = (tuned_grouped - aligned).square().sum(dim=(1, 2)) / sizes
-    keep = layout.sizes >= 2
-    if not bool(keep.any()):
+    if frozen_r is None:
+        frozen_r = frozen_factor(layout.gather(frozen_text_features.float().to(tuned.device)))
+    aligned = align_to_tuned(frozen_r, tuned_grouped.detach()).to(tuned.dtype)
+    per_cluster = (tuned_grouped - aligned).square().sum(dim=(1, 2)) / layout.sizes_as(tuned.dtype)
+    if not layout.has_multi_member_cluster:
         return tuned.sum() * 0.0
-    return per_cluster[keep].mean()
+    return per_cluster[layout.multi_member_clusters].mean()
 
 
 def centroid_anchor_loss(
@@ -69,7 +82,7 @@ def centroid_anchor_loss(
     is the class itself) take part.
     """
     tuned = text_features.float()
-    layout = ClusterLayout.from_ids(cluster_ids.to(tuned.device))
+    layout = ClusterLayout.for_assignment(cluster_ids.to(tuned.device))
     centroids = layout.means(tuned)
     frozen_centroids = layout.means(frozen_text_features.float().to(tuned.device))
     return (1.0 - F.cosine_similarity(centroids, frozen_centroids, dim=-1)).mean()
@@ -91,10 +104,23 @@ class RotationStabilizationTerm(LossTerm):
         if variant not in ("procrustes", "centroid"):
             raise ValueError(f"RotationStabilizationTerm: variant must be 'procrustes' or 'centroid', got {variant!r}.")
         self.variant = variant
+        # (t0, its version counter, layout, frozen factor): t0 and the clusters are fixed for a fit,
+        # so the frozen half of every step's Procrustes problem is factorised once.
+        self._frozen_memo: tuple[torch.Tensor, int, ClusterLayout, torch.Tensor] | None = None
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         cluster_ids = require_clusters(self.name, inputs)
         frozen = require_frozen_text(self.name, inputs)
         if self.variant == "procrustes":
-            return procrustes_rotation_loss(inputs.text_features, frozen, cluster_ids)
+            frozen_r = self._frozen_factor(frozen, cluster_ids, inputs.text_features.device)
+            return procrustes_rotation_loss(inputs.text_features, frozen, cluster_ids, frozen_r)
         return centroid_anchor_loss(inputs.text_features, frozen, cluster_ids)
+
+    def _frozen_factor(self, frozen: torch.Tensor, cluster_ids: torch.Tensor, device: torch.device) -> torch.Tensor:
+        layout = ClusterLayout.for_assignment(cluster_ids.to(device))
+        memo = self._frozen_memo
+        if memo is not None and memo[0] is frozen and memo[1] == frozen._version and memo[2] is layout:
+            return memo[3]
+        frozen_r = frozen_factor(layout.gather(frozen.float().to(device)))
+        self._frozen_memo = (frozen, frozen._version, layout, frozen_r)
+        return frozen_r

@@ -21,8 +21,10 @@ from cpt_lightning.models.evaluation import (
 )
 from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
 from cpt_lightning.models.frozen_clip import FrozenClip
+from cpt_lightning.models.image_features import ImageFeatures, precomputed_image_features
 from cpt_lightning.models.image_settings import ImageSettings
 from cpt_lightning.models.prompt_learner import PromptLearner
+from cpt_lightning.models.step_logging import logs_this_step
 from cpt_lightning.optim import WarmupCosineLR, coop_sgd
 from cpt_lightning.progress import progress
 
@@ -106,7 +108,12 @@ class CPTModule(LightningModule):
         return self.clip.tokenizer
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """L2-normalised image features `[B, D]`; no graph through a frozen image tower."""
+        """L2-normalised image features `[B, D]`; no graph through a frozen image tower.
+
+        Cached features (`ImageFeatures`, from a data module's `feature_cache`) are used as they are.
+        """
+        if isinstance(pixel_values, ImageFeatures):
+            return precomputed_image_features(pixel_values, self.prompt_learner)
         if self.prompt_learner is not None and self.prompt_learner.prompts_images:
             return self.prompt_learner.encode_images(self.clip, pixel_values)
         with torch.no_grad():
@@ -193,13 +200,20 @@ class CPTModule(LightningModule):
             cluster_ids=self.cluster_ids if self.cluster_ids.numel() else None,
         )
         total, terms = self.loss(inputs)
-        batch_size = labels.shape[0]
-        self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
-        for name, value in terms.items():
-            self.log(f"train/loss_{name}", value, batch_size=batch_size)
-        self.train_accuracy(logits.detach(), labels)
-        self.log("train/acc", self.train_accuracy, on_step=False, on_epoch=True, batch_size=batch_size)
+        # `update`, not `__call__`: the per-batch accuracy that `__call__` also computes is never used.
+        self.train_accuracy.update(logits.detach(), labels)
+        if logs_this_step(self):  # see step_logging: skipped calls would change no logged row
+            batch_size = labels.shape[0]
+            self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
+            for name, value in terms.items():
+                self.log(f"train/loss_{name}", value, batch_size=batch_size)
         return total
+
+    def on_train_epoch_end(self) -> None:
+        # Logged once per epoch instead of handing the metric object to `self.log` every step.
+        if self.train_accuracy.update_count:
+            self.log("train/acc", self.train_accuracy.compute())
+        self.train_accuracy.reset()
 
     # ---------------------------------------------------------------- evaluation
     @property

@@ -1,0 +1,154 @@
+"""Per-step cost of the CPT preset (CoOp + the three NC terms) vs the CoOp preset, under Lightning.
+
+Two `CPTModule`s with the loss terms of `configs/methods/coop.yaml` and
+`configs/methods/cpt.yaml` (read from the files, so the benchmark follows the
+presets) train on the same fixed batch in alternating `timed_fit` runs (see
+`_timing.py`). The CPT run has `ClusterAssignmentCallback` (S = 16, cosine)
+as in the run configs. Its fit-start work -- the frozen zero-shot features
+`t0` and the clustering -- is timed separately and amortised over a fit of
+`--fit-epochs` epochs of `--shots` images per class at the given batch size.
+The loss collections alone (forward + backward on random features of the
+run's shapes, 200 interleaved repeats) give the NC terms' price without the
+towers' noise.
+
+    python benchmarks/nc_term_cost.py --size small --classes 100
+    python benchmarks/nc_term_cost.py --size b16 --classes 100 --batch 8 --steps 5 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO_ROOT, imagenet_classnames, machine_line, save_clip  # noqa: E402
+from _timing import Stamp, fixed_batch_loader, print_comparison, step_times, timed_fit  # noqa: E402
+
+from cpt_lightning.callbacks import ClusterAssignmentCallback  # noqa: E402
+from cpt_lightning.clustering.assign import assign_clusters  # noqa: E402
+from cpt_lightning.losses import LossInputs, LossTerm  # noqa: E402
+from cpt_lightning.models import CPTModule  # noqa: E402
+
+TARGET = 1.15
+MAX_CLUSTER_SIZE = 16
+
+
+def preset_loss_terms(method: str) -> list[LossTerm]:
+    """Instantiate the `loss_terms` of `configs/methods/<method>.yaml`."""
+    spec = yaml.safe_load((REPO_ROOT / "configs" / "methods" / f"{method}.yaml").read_text())
+    terms = []
+    for entry in spec["loss_terms"]:
+        module_name, class_name = entry["class_path"].rsplit(".", 1)
+        terms.append(getattr(importlib.import_module(module_name), class_name)(**entry.get("init_args", {})))
+    return terms
+
+
+def fit_start_seconds(module: CPTModule) -> float:
+    """Wall time of CPT's fit-start work: `t0` for every class, then the cluster assignment."""
+    start = time.perf_counter()
+    frozen = module.zero_shot_text_features()
+    assign_clusters(frozen, MAX_CLUSTER_SIZE, "cosine")
+    return time.perf_counter() - start
+
+
+def loss_seconds(module: CPTModule, batch: int, generator: torch.Generator) -> float:
+    """Process CPU seconds of the module's loss collection, forward + backward, on random features of its shapes."""
+    classes, dim = len(module.classnames), module.clip.config.projection_dim
+    text = torch.nn.functional.normalize(torch.randn(classes, dim, generator=generator), dim=-1).requires_grad_()
+    image = torch.nn.functional.normalize(torch.randn(batch, dim, generator=generator), dim=-1)
+    labels = torch.randint(0, classes, (batch,), generator=generator)
+    frozen = module.frozen_text_features if module.frozen_text_features.numel() else None
+    clusters = module.cluster_ids if module.cluster_ids.numel() else None
+    start = time.process_time()
+    inputs = LossInputs(image @ text.t() * 100.0, labels, image, text, frozen, clusters)
+    module.loss(inputs)[0].backward()
+    return time.process_time() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=["small", "b16"], default="small")
+    parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=15, help="timed steps per run")
+    parser.add_argument("--warmup", type=int, default=3, help="steps dropped at the start of each run")
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--shots", type=int, default=16, help="images per class, for the amortisation")
+    parser.add_argument("--fit-epochs", type=int, default=10, help="epochs of a fit, for the amortisation")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")  # Lightning's num_workers / logging hints are noise here
+
+    clip_dir = str(save_clip(args.size))
+    classnames = imagenet_classnames(args.classes)
+    modules = {
+        method: CPTModule(classnames, clip_name_or_path=clip_dir, loss_terms=preset_loss_terms(method))
+        for method in ("coop", "cpt")
+    }
+    callbacks = {"coop": [], "cpt": [ClusterAssignmentCallback(max_cluster_size=MAX_CLUSTER_SIZE)]}
+    size = modules["coop"].clip.config.vision_config.image_size
+    steps = args.warmup + args.steps
+    loader = fixed_batch_loader(args.batch, size, args.classes, steps + 2)
+    work_dir = Path(tempfile.mkdtemp(prefix="nc_term_cost_"))
+
+    results: dict[str, list[Stamp]] = {"coop": [], "cpt": []}
+    setup_seconds = []
+    for _ in range(args.repeats):
+        for method, module in modules.items():
+            starts = timed_fit(module, loader, steps, work_dir, callbacks=callbacks[method])
+            results[method].append(step_times(starts, args.warmup))
+        setup_seconds.append(fit_start_seconds(modules["cpt"]))
+
+    # The terms alone, interleaved many times: what the step ratio measures, without the towers' noise.
+    generator = torch.Generator().manual_seed(0)
+    loss_times: dict[str, list[float]] = {"coop": [], "cpt": []}
+    for _ in range(200):
+        for method, module in modules.items():
+            loss_times[method].append(loss_seconds(module, args.batch, generator))
+
+    fit_steps = math.ceil(args.classes * args.shots / args.batch) * args.fit_epochs
+    setup = statistics.median(setup_seconds)
+    print(
+        f"CPT preset vs CoOp preset under Lightning; CLIP {args.size} (random weights), {args.classes} classes "
+        f"(clusters of <= {MAX_CLUSTER_SIZE}), batch {args.batch} at {size}px, "
+        f"{args.steps} timed steps x {args.repeats} repeats"
+    )
+    print(machine_line())
+    print_comparison(results, "coop", "cpt", TARGET)
+    coop_loss, cpt_loss = (statistics.median(loss_times[m]) for m in ("coop", "cpt"))
+    coop_step = statistics.median(t[1] for t in results["coop"])
+    print(
+        f"loss terms alone, forward + backward (CPU, median of 200): CoOp {1e3 * coop_loss:.2f} ms, "
+        f"CPT {1e3 * cpt_loss:.2f} ms; the NC terms add {1e3 * (cpt_loss - coop_loss):.2f} ms = "
+        f"{100 * (cpt_loss - coop_loss) / coop_step:.2f}% of the CoOp step"
+    )
+    amortised = [
+        (cpt[0] + setup / fit_steps) / coop[0] for coop, cpt in zip(results["coop"], results["cpt"], strict=True)
+    ]
+    print(
+        f"CPT fit-start work (t0 + clustering): {setup:.3f} s, over a fit of {fit_steps} steps "
+        f"({args.shots} shots x {args.classes} classes / batch {args.batch} x {args.fit_epochs} epochs) "
+        f"{1e3 * setup / fit_steps:.3f} ms per step"
+    )
+    median = statistics.median(amortised)
+    verdict = "met" if median <= TARGET else "NOT met"
+    per_repeat = ", ".join(f"{r:.3f}" for r in amortised)
+    print(
+        f"cpt / coop (wall time, fit start amortised): median {median:.3f} (per repeat: {per_repeat}); "
+        f"target <= {TARGET}: {verdict}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""A frozen-feature cache: image features computed once, reused across epochs, seeds and methods.
+
+With a text-only prompt host the image tower is frozen, so an image's
+features depend only on the CLIP weights, the image and its transform. A
+data module given a `FeatureCacheConfig` encodes each split once, stores the
+features on disk under a key that digests all of these, and serves
+`(ImageFeatures, label)` batches that `CPTModule.encode_images` uses as they
+are. Any change of the image tower's weights, the image settings or the
+transform's code, the item list (keys, labels, file sizes and times) or the
+augmentation views gives another key, so a stale cache is never read.
+
+Training modes: `train_views=0` encodes each training image once without
+augmentation (the evaluation transform); `train_views=n` encodes n augmented
+views per image, view v of item i with the augmentation seed
+`sample_seed(seed, v, i)` -- exactly the augmentation the uncached loader
+gives item i in epoch v. So epochs 0..n-1 see the same augmentations as
+without the cache; later epochs reuse a view picked by the epoch's seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from cpt_lightning.data.epoch_sampler import sample_seed
+from cpt_lightning.models.frozen_clip import FrozenClip
+from cpt_lightning.models.image_features import ImageFeatures
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1  # bump when what a cache file holds, or how features are computed, changes
+
+
+@dataclass(frozen=True)
+class FeatureCacheConfig:
+    """Where and how a data module caches frozen image features.
+
+    Args:
+        directory: folder of the cache files (one `<digest>.pt` per split,
+            model, transform and views); shared by any number of runs.
+        train_views: 0: training images encoded once, without augmentation
+            (resize and centre crop, as in evaluation); n >= 1: n augmented
+            views per image (view v = the uncached loader's epoch-v augmentation).
+        encode_batch_size: images per image-tower call while building.
+        num_workers: DataLoader workers that decode images while building.
+    """
+
+    directory: str
+    train_views: int = 0
+    encode_batch_size: int = 64
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.train_views < 0:
+            raise ValueError(f"FeatureCacheConfig.train_views must be >= 0, got {self.train_views}.")
+        if self.encode_batch_size < 1:
+            raise ValueError(f"FeatureCacheConfig.encode_batch_size must be >= 1, got {self.encode_batch_size}.")
+
+
+# ---- what identifies a cache file ------------------------------------------------------------
+
+
+def image_tower_fingerprint(clip: FrozenClip) -> str:
+    """SHA-256 of the vision config and every weight of the image tower and its projection (bytes).
+
+    Hashing the bytes (about a third of a second for ViT-B/16 on a CPU) rather
+    than a file name or a sample of weights means a fine-tuned or re-converted
+    checkpoint can never be mistaken for the one the cache was built from.
+    """
+    digest = hashlib.sha256()
+    model = clip.model
+    config = {"vision": model.config.vision_config.to_dict(), "projection_dim": model.config.projection_dim}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for prefix, module in (("vision_model.", model.vision_model), ("visual_projection.", model.visual_projection)):
+        for name, tensor in sorted(module.state_dict().items()):
+            digest.update(f"{prefix}{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+            digest.update(tensor.detach().reshape(-1).contiguous().cpu().view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def transform_identity(transform: Any) -> dict[str, Any]:
+    """The transform's class, the SHA-256 of its source code, and its image settings (if any)."""
+    cls = type(transform)
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        source = repr(transform)
+    settings = getattr(transform, "settings", None)
+    return {
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "settings": asdict(settings) if settings is not None else None,
+    }
+
+
+def items_digest(items: Sequence[tuple[Hashable, int]], describe: Callable[[Hashable], str] = str) -> str:
+    """SHA-256 over `(describe(key), label)` of every item, in order."""
+    digest = hashlib.sha256()
+    for key, label in items:
+        digest.update(f"{describe(key)}\t{int(label)}\n".encode())
+    return digest.hexdigest()
+
+
+def describe_image_file(key: Hashable) -> str:
+    """A path with its size and modification time, so a replaced image changes the key; other keys as they are."""
+    try:
+        stat = os.stat(str(key))
+    except (OSError, ValueError):
+        return str(key)
+    return f"{key}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def cache_digest(key: dict[str, Any]) -> str:
+    """The file name stem of a cache key: SHA-256 of its canonical JSON."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:40]
+
+
+# ---- building, storing, loading ----------------------------------------------------------------
+
+
+@torch.no_grad()
+def encode_dataset(
+    clip: FrozenClip,
+    dataset: Dataset,
+    indices: Sequence[int | tuple[int, int]],
+    batch_size: int,
+    num_workers: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """Image features (float32, on the CPU) of `dataset[index]` for each of `indices`, in order."""
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=list(indices), num_workers=num_workers)
+    chunks = [clip.encode_images(pixel_values.to(device)).float().cpu() for pixel_values, _ in loader]
+    return torch.cat(chunks) if chunks else torch.empty(0, clip.config.projection_dim)
+
+
+def save_atomically(path: Path, payload: dict[str, Any]) -> None:
+    """Write to a temporary file beside `path`, then rename: readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_cached(path: Path, key: dict[str, Any], num_items: int) -> torch.Tensor | None:
+    """The features stored at `path` if it exists and was built for exactly `key` (JSON-normalised), else None."""
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file is rebuilt, never trusted
+        log.warning("Ignoring unreadable feature cache %s (%s).", path, error)
+        return None
+    features = payload.get("features") if isinstance(payload, dict) else None
+    if features is None or payload.get("key") != key:
+        log.warning("Ignoring feature cache %s: it was built for another key.", path)
+        return None
+    if features.shape[0] != num_items:
+        return None
+    return features
+
+
+# ---- what the loaders serve ----------------------------------------------------------------------
+
+
+class CachedFeatureDataset(Dataset):
+    """`(ImageFeatures[D], label)` rows from cached features `[N, V, D]`.
+
+    Takes plain indices or a `SeededEpochSampler`'s `(index, seed)`: with
+    several views, the seed of epoch e < V selects view e (the view built with
+    that very seed); later epochs take view `seed % V`. `built` says whether
+    this dataset's features were computed (True) or read from `cache_file`.
+    """
+
+    def __init__(
+        self,
+        features: torch.Tensor,
+        labels: Sequence[int],
+        view_seeds: torch.Tensor | None = None,
+        cache_file: Path | None = None,
+        built: bool = False,
+    ) -> None:
+        self.features = features
+        self.labels = [int(label) for label in labels]
+        self.cache_file, self.built = cache_file, built
+        self._view_of_seed: dict[tuple[int, int], int] = {}
+        if view_seeds is not None:
+            for index, seeds in enumerate(view_seeds.tolist()):
+                for view, seed in enumerate(seeds):
+                    self._view_of_seed[(index, seed)] = view
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[ImageFeatures, int]:
+        index, seed = index if isinstance(index, tuple) else (index, None)
+        views = self.features.shape[1]
+        view = 0 if views == 1 or seed is None else self._view_of_seed.get((index, seed), seed % views)
+        return ImageFeatures.wrap(self.features[index, view]), self.labels[index]
+
+
+def view_seeds(seed: int, num_items: int, views: int) -> torch.Tensor:
+    """`[N, V]` augmentation seeds: view v of item i uses the uncached loader's epoch-v seed."""
+    return torch.tensor([[sample_seed(seed, view, index) for view in range(views)] for index in range(num_items)])
+
+
+def cached_feature_dataset(
+    datamodule: Any,
+    config: FeatureCacheConfig,
+    dataset: Dataset,
+    labels: Sequence[int],
+    identity: dict[str, Any],
+    augmentation_seed: int | None = None,
+) -> CachedFeatureDataset:
+    """Load (or build and store) the features of `dataset` for the model attached to `datamodule`'s trainer.
+
+    `identity` describes the images and their transform (see `items_digest`,
+    `transform_identity`); the image tower's fingerprint is added here. With
+    `augmentation_seed`, `config.train_views` augmented views are built from
+    `dataset[(index, seed)]`; without, one plain view per item. Under DDP,
+    rank 0 builds and writes while the others wait, then every rank reads.
+    """
+    trainer = getattr(datamodule, "trainer", None)
+    model = getattr(trainer, "lightning_module", None) if trainer is not None else None
+    clip = getattr(model, "clip", None)
+    if not isinstance(clip, FrozenClip):
+        raise RuntimeError(
+            f"{type(datamodule).__name__} has a feature_cache but no CPTModule to encode images with: attach it "
+            "to a Trainer whose LightningModule has a frozen `clip` (CPTModule), or remove `feature_cache`."
+        )
+    learner = getattr(model, "prompt_learner", None)
+    if learner is not None and learner.prompts_images:
+        raise ValueError(
+            f"feature_cache cannot be used with the prompt host {type(learner).__name__}: it prompts the image "
+            "tower, so image features change as the prompts train. Remove `feature_cache` from the data module, "
+            "or use a text-only host (CoOp, or IVLP with prompt_depth_vision=0)."
+        )
+    views = config.train_views if augmentation_seed is not None else 0
+    seeds = view_seeds(augmentation_seed, len(labels), views) if views else None
+    key = {
+        "format": CACHE_FORMAT,
+        "image_tower": _fingerprint(datamodule, clip),
+        "views": views,
+        "augmentation_seed": augmentation_seed if views else None,
+        **identity,
+    }
+    key = json.loads(json.dumps(key, sort_keys=True, default=str))  # as stored: tuples become lists
+    path = Path(config.directory).expanduser() / f"{cache_digest(key)}.pt"
+
+    def build() -> torch.Tensor:
+        if views:
+            indices = [(index, int(seed)) for view in range(views) for index, seed in enumerate(seeds[:, view])]
+        else:
+            indices = list(range(len(labels)))
+        device = next(clip.parameters()).device
+        features = encode_dataset(clip, dataset, indices, config.encode_batch_size, config.num_workers, device)
+        features = features.view(max(views, 1), len(labels), -1).transpose(0, 1).contiguous()
+        save_atomically(path, {"key": key, "features": features})
+        return features
+
+    built = False
+    is_zero = trainer.is_global_zero
+    features = load_cached(path, key, len(labels)) if is_zero else None
+    if is_zero and features is None:
+        log.info("Building the feature cache %s (%d images x %d views).", path, len(labels), max(views, 1))
+        features, built = build(), True
+    trainer.strategy.barrier("feature_cache")
+    if features is None:
+        features = load_cached(path, key, len(labels))
+    if features is None:  # a rank whose filesystem does not see rank 0's file builds its own
+        features, built = build(), True
+    return CachedFeatureDataset(features, labels, seeds, cache_file=path, built=built)
+
+
+def _fingerprint(datamodule: Any, clip: FrozenClip) -> str:
+    # Hashing ViT-B/16's weights takes a moment; a fit asks for it once per split.
+    memo = getattr(datamodule, "_image_tower_fingerprint", None)
+    if memo is not None and memo[0] is clip:
+        return memo[1]
+    fingerprint = image_tower_fingerprint(clip)
+    datamodule._image_tower_fingerprint = (clip, fingerprint)
+    return fingerprint
