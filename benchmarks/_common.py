@@ -10,32 +10,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = (REPO_ROOT / ".." / "shared").resolve()
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from transformers import CLIPConfig  # noqa: E402
-
-
-def vit_b16_config(tokenizer) -> CLIPConfig:
-    """`openai/clip-vit-base-patch16`'s architecture (random weights)."""
-    return CLIPConfig(
-        text_config=dict(
-            hidden_size=512,
-            intermediate_size=2048,
-            num_hidden_layers=12,
-            num_attention_heads=8,
-            vocab_size=len(tokenizer),
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        ),
-        vision_config=dict(
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            image_size=224,
-            patch_size=16,
-        ),
-        projection_dim=512,
-    )
+from cpt_lightning.testing import vit_b16_config  # noqa: E402
 
 
 def real_clip_tokenizer():

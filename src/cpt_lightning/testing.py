@@ -42,6 +42,22 @@ def tiny_clip_config(
     return CLIPConfig(text_config=text, vision_config=vision, projection_dim=projection_dim)
 
 
+def vit_b16_config(tokenizer: PreTrainedTokenizerBase) -> CLIPConfig:
+    """`openai/clip-vit-base-patch16`'s architecture (for random-weight tests and benchmarks at real size)."""
+    return CLIPConfig(
+        text_config=dict(
+            hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8,
+            vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        ),
+        vision_config=dict(
+            hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+            image_size=224, patch_size=16,
+        ),
+        projection_dim=512,
+    )  # fmt: skip
+
+
 def save_random_clip(
     out_dir: str | Path,
     tokenizer: PreTrainedTokenizerBase,

@@ -69,32 +69,9 @@ def test_checkpoint_holds_only_prompts_and_transfers_to_other_classes(tiny_clip_
 
 
 def test_vit_b16_sized_checkpoint_is_under_one_megabyte(tmp_path, clip_tokenizer):
-    from transformers import CLIPConfig
+    from cpt_lightning.testing import save_random_clip, vit_b16_config
 
-    from cpt_lightning.testing import save_random_clip
-
-    # openai/clip-vit-base-patch16's architecture, random weights.
-    config = CLIPConfig(
-        text_config=dict(
-            hidden_size=512,
-            intermediate_size=2048,
-            num_hidden_layers=12,
-            num_attention_heads=8,
-            vocab_size=49408,
-            bos_token_id=49406,
-            eos_token_id=49407,
-            pad_token_id=49407,
-        ),
-        vision_config=dict(
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            image_size=224,
-            patch_size=16,
-        ),
-        projection_dim=512,
-    )
+    config = vit_b16_config(clip_tokenizer)  # openai/clip-vit-base-patch16's architecture, random weights
     clip_dir = save_random_clip(tmp_path / "vit_b16", clip_tokenizer, config=config)
     module = CPTModule(CLASSNAMES, clip_name_or_path=str(clip_dir), optimizer=_sgd_lr_01)
     assert module.prompt_learner.ctx.shape == (4, 512)
