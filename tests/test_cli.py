@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -83,3 +84,17 @@ def _initial_context(tiny_clip_dir: Path) -> torch.Tensor:
     from cpt_lightning.models import CPTModule
 
     return CPTModule(["cat", "dog", "sea lion"], clip_name_or_path=str(tiny_clip_dir)).prompt_learner.ctx.detach()
+
+
+def test_console_scripts_exit_with_status_zero_after_a_run(tiny_clip_dir, tmp_path):
+    # A console script calls sys.exit(entry()); anything but None or 0 is a failed command.
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    scripts = tomllib.loads((SRC.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    module_name, function_name = scripts["cpt"].split(":")
+    entry = getattr(importlib.import_module(module_name), function_name)
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(_config(tiny_clip_dir, tmp_path / "run")))
+    argv = ["cpt", "test", "--config", str(config_file)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", argv)
+        assert entry() in (None, 0)

@@ -66,5 +66,11 @@ def main(args: list[str] | None = None, run: bool = True) -> CPTLightningCLI:
     )
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The `cpt` console script: runs `main` and returns nothing, so the process exits with status 0
+    (a console script passes its function's return value to `sys.exit`, where an object means failure)."""
     main()
+
+
+if __name__ == "__main__":
+    console_main()
