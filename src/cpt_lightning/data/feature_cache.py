@@ -24,7 +24,6 @@ import inspect
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from cpt_lightning.atomic_write import atomic_write
 from cpt_lightning.data.epoch_sampler import sample_seed
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures
@@ -146,15 +146,8 @@ def encode_dataset(
 
 def save_atomically(path: Path, payload: dict[str, Any]) -> None:
     """Write to a temporary file beside `path`, then rename: readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as stream:
+        torch.save(payload, stream)
 
 
 def load_cached(path: Path, key: dict[str, Any], num_items: int) -> torch.Tensor | None:

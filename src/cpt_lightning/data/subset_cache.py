@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from cpt_lightning.atomic_write import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +30,8 @@ def write_atomically(path: Path, payload: dict[str, Any]) -> None:
 
     A crash at any point leaves either the previous file or no file at `path`, never a partial one.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w") as stream:
+        json.dump(payload, stream)
 
 
 def load_cached_subset(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from cpt_lightning.atomic_write import atomic_write, remove_stale_partials
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -29,32 +29,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
         if not isinstance(get_filesystem(path), type(get_filesystem("."))):
             return super().save_checkpoint(checkpoint, path, storage_options)
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_partials(target)
-        handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                torch.save(checkpoint, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(partial, target)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
-        _fsync_directory(target.parent)
-
-
-def _remove_stale_partials(target: Path) -> None:
-    # Left by a job killed mid-write; only this target's, so concurrent writers of other files are safe.
-    for stale in target.parent.glob(f".{target.name}.*.partial"):
-        stale.unlink(missing_ok=True)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable across a power loss, not only a process kill.
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        remove_stale_partials(path)
+        with atomic_write(path) as stream:
+            torch.save(checkpoint, stream)

@@ -8,14 +8,13 @@ every transfer target. It ends by writing `results.json` atomically (temporary f
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cpt_lightning.atomic_write import atomic_write
 from cpt_lightning.reproduce.protocols import ConfigEntry, Protocol
 
 RESULTS_FILE = "results.json"
@@ -117,11 +116,8 @@ def is_finished(spec: RunSpec, run_dir: Path) -> bool:
 
 def write_json_atomically(path: Path, content: dict[str, Any]) -> None:
     """Write JSON to a temporary file beside `path` and move it into place: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        json.dump(content, handle, indent=2, sort_keys=True)
-        temporary = handle.name
-    os.replace(temporary, path)
+    with atomic_write(path, "w") as stream:
+        json.dump(content, stream, indent=2, sort_keys=True)
 
 
 def _test_metrics(trainer) -> dict[str, float]:
