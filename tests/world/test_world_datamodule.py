@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from cpt_lightning.data.sampling import base_new_split
-from cpt_lightning.data.world import WorldDataModule
+from cpt_lightning.data.sampling import base_new_split, imbalance_ranks
+from cpt_lightning.data.world import WorldDataModule, attribute_popularity_ranks
 from cpt_lightning.models.image_settings import ImageSettings
 from cpt_lightning.world import WorldDataset
 
@@ -59,3 +59,44 @@ def test_bad_arguments_name_the_fix():
         WorldDataModule("paintings")
     with pytest.raises(ValueError, match="raise the pool size"):
         WorldDataModule("night", shots=64)
+
+
+def _value_orders_from_ranks(class_codes, ranks):
+    """Recover each attribute's value popularity from the ranks alone: in a full grid of combinations,
+    a value's mean class rank orders it exactly as its popularity rank does (the other attributes
+    average out equally over every value)."""
+    orders = []
+    for column in class_codes.T:
+        mean_rank = {v: sum(r for r, c in zip(ranks, column, strict=True) if c == v) for v in set(column.tolist())}
+        orders.append({v: i for i, v in enumerate(sorted(mean_rank, key=mean_rank.get))})
+    return orders
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_attribute_popularity_ranks_sort_classes_by_the_sum_of_their_values_popularity(seed):
+    codes = WorldDataset("night").class_codes[:32]  # the base classes: 4 colours x 8 shapes, a full grid
+    ranks = attribute_popularity_ranks(codes, seed)
+    assert sorted(ranks) == list(range(32))
+    orders = _value_orders_from_ranks(codes, ranks)
+    key = [sum(order[v] for order, v in zip(orders, row, strict=True)) for row in codes.tolist()]
+    by_rank = [key[k] for k in sorted(range(32), key=ranks.__getitem__)]
+    assert by_rank == sorted(by_rank)  # the head is the popular colours x shapes, the tail the rest
+    assert ranks == attribute_popularity_ranks(codes, seed)  # deterministic by seed
+    assert ranks != attribute_popularity_ranks(codes, seed + 10)
+
+
+def test_popularity_attributes_gives_the_most_popular_class_the_most_shots_and_random_keeps_the_benchmark_rule():
+    kwargs = dict(shots=16, tau=0.06, seed=3, image_settings=SETTINGS, train_pool_per_class=16)
+    by_attributes = WorldDataModule("sketches", popularity="attributes", **kwargs)
+    at_random = WorldDataModule("sketches", popularity="random", **kwargs)
+    codes = WorldDataset("sketches").class_codes[by_attributes.train_labels]
+    ranks = attribute_popularity_ranks(codes, 3)
+    assert by_attributes._ranks() == ranks
+    orders = _value_orders_from_ranks(codes, ranks)
+    most = next(k for k, (c, s) in enumerate(codes.tolist()) if orders[0][c] == 0 and orders[1][s] == 0)
+    least = next(k for k, (c, s) in enumerate(codes.tolist()) if orders[0][c] == 3 and orders[1][s] == 7)
+    counts, groups = by_attributes.per_class_counts(), by_attributes.class_groups
+    assert (counts[most], groups[most]) == (16, "head") and (counts[least], groups[least]) == (1, "tail")
+    assert at_random._ranks() == imbalance_ranks(32, 3)
+    with pytest.raises(ValueError, match="'attributes' or 'random'"):
+        WorldDataModule("sketches", popularity="zipf")
