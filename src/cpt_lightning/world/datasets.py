@@ -33,7 +33,7 @@ class WorldDatasetSpec:
     description: str
 
 
-# Severities were calibrated on the shipped model (pretraining never depends on them): strong enough
+# Severities were calibrated on the first shipped model (pretraining never depends on them): strong enough
 # that zero-shot leaves room for a learned prompt, mild enough that it stays far above chance.
 WORLD_DATASET_SPECS: dict[str, WorldDatasetSpec] = {
     spec.name: spec

@@ -147,6 +147,10 @@ def evaluate(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, per_class: in
 def save_world_clip(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, out: Path) -> None:
     """`save_pretrained` model, tokenizer, image settings into `out`; transformers 4.5x and 5.x load it."""
     model.save_pretrained(out)
+    # Training tokenised with padding="max_length", which leaves padding switched on in the backend
+    # tokenizer's saved state; the shipped tokenizer pads only when asked.
+    tokenizer.backend_tokenizer.no_padding()
+    tokenizer.backend_tokenizer.no_truncation()
     tokenizer.save_pretrained(out)
     # transformers 5 names its own backend class here, which 4.x cannot resolve; both resolve this one.
     config_path = out / "tokenizer_config.json"

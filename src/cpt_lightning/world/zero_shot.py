@@ -50,3 +50,62 @@ def zero_shot_accuracy(
     classifier = text_features(model, tokenizer, [template.format(name) for name in classnames])
     predictions = (image_features(model, pixel_values(images, settings)) @ classifier.T).argmax(dim=1)
     return float((predictions.numpy() == labels).mean())
+
+
+def zero_shot_table(model_dir: str | None = None, per_class: int = 20, seed: int = 12345) -> str:
+    """Markdown: zero-shot top-1 (percent) of a world CLIP on every world dataset's base and new classes,
+    with "a photo of a {}." and with the dataset's style named (the first `STYLE_TEMPLATES` entry), and
+    on clean photos of the same classes. `model_dir` defaults to the shipped checkpoint."""
+    import dataclasses
+    import json
+    import math
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    from cpt_lightning.world.captions import STYLE_TEMPLATES
+    from cpt_lightning.world.checkpoint import world_clip_path
+    from cpt_lightning.world.datasets import WorldDataset, world_dataset_names
+
+    path = model_dir or world_clip_path()
+    model, tokenizer = CLIPModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    settings = ImageSettings.from_preprocessor_dict(json.loads((Path(path) / "preprocessor_config.json").read_text()))
+    lines = [
+        "| dataset | zero-shot base | zero-shot new | + style word, base | + style word, new |",
+        "|---|---|---|---|---|",
+    ]
+    clean = None
+    for name in world_dataset_names():
+        dataset = WorldDataset(name)
+        images, labels = dataset.render_split("test", per_class, seed)
+        n_base = math.ceil(len(dataset.classnames) / 2)
+        halves = {"base": labels < n_base, "new": labels >= n_base}
+        offsets = {"base": 0, "new": n_base}
+        names = {"base": dataset.classnames[:n_base], "new": dataset.classnames[n_base:]}
+        style_template = STYLE_TEMPLATES[dataset.spec.style][0]
+        cells = []
+        for template in (DEFAULT_TEMPLATE, style_template):
+            for half in ("base", "new"):
+                mask = halves[half]
+                accuracy = zero_shot_accuracy(
+                    model, tokenizer, settings, images[mask], labels[mask] - offsets[half], names[half], template
+                )
+                cells.append(f"{100 * accuracy:.1f}")
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+        if clean is None:  # every dataset has the same 64 colour x shape classes: measure clean photos once
+            dataset.spec = dataclasses.replace(dataset.spec, style="photo", severity_range=(0.0, 0.0))
+            images, labels = dataset.render_split("test", per_class, seed)
+            clean = zero_shot_accuracy(model, tokenizer, settings, images, labels, dataset.classnames)
+    lines += ["", f"Clean photos of the same {len(dataset.classnames)} classes (all at once): {100 * clean:.1f}."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Zero-shot top-1 of a world CLIP on every world dataset.")
+    parser.add_argument("--model", default=None, help="a save_pretrained folder (default: the shipped model)")
+    parser.add_argument("--per-class", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=12345, help="rendering seed (12345 is never a pretraining seed)")
+    args = parser.parse_args()
+    print(zero_shot_table(args.model, args.per_class, args.seed))
