@@ -56,6 +56,23 @@ def save_clip(size: str) -> Path:
     return save_small_clip() if size == "small" else save_vit_b16_clip()
 
 
+SIZES = ("small", "world", "b16")
+
+
+def benchmark_clip(size: str, classes: int) -> tuple[str, list[str]]:
+    """(clip_name_or_path, class names) for `size`: the tests' tiny random CLIP or a random ViT-B/16 with
+    ImageNet's names, or "world", the shipped pretrained world CLIP (1.3M parameters, the demo's model)
+    with the "sketches" dataset's class names (at most 64)."""
+    if size == "world":
+        from cpt_lightning.world import WorldDataset
+
+        names = WorldDataset("sketches").classnames
+        if classes > len(names):
+            sys.exit(f"--size world has {len(names)} class names; ask for --classes <= {len(names)}.")
+        return "builtin:world_clip", list(names[:classes])
+    return str(save_clip(size)), imagenet_classnames(classes)
+
+
 def machine_line() -> str:
     """CPU count, torch threads, load average and accelerator, for the record."""
     import os

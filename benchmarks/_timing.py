@@ -9,12 +9,15 @@ the median over repeats is reported.
 
 from __future__ import annotations
 
+import importlib
 import statistics
 import time
 from pathlib import Path
 
 import torch
+import yaml
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset
 
@@ -68,19 +71,37 @@ def fixed_batch_loader(batch_size: int, image_size: int, num_classes: int, lengt
     return DataLoader(RepeatedBatch(batch, length), batch_size=None)
 
 
+def shipped_trainer_callbacks(config: str = "gpu") -> list[Callback]:
+    """The callbacks a `cpt` run with `configs/trainer/<config>.yaml` gets: the file's own (class_path +
+    init_args, read from the file) plus the progress bar the CLI adds when the file has none."""
+    from cpt_lightning.cli import default_progress_bar
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "trainer" / f"{config}.yaml").read_text())
+    callbacks = []
+    for entry in spec.get("callbacks", []):
+        module_name, class_name = entry["class_path"].rsplit(".", 1)
+        callbacks.append(getattr(importlib.import_module(module_name), class_name)(**entry.get("init_args", {})))
+    if not any(isinstance(c, ProgressBar) for c in callbacks):
+        callbacks.append(default_progress_bar())
+    return callbacks
+
+
 def timed_fit(
     module: LightningModule,
     loader: DataLoader,
     steps: int,
     work_dir: Path,
     callbacks: list[Callback] | None = None,
+    shipped_callbacks: bool = True,
     **trainer_overrides,
 ) -> list[Stamp]:
     """Fit `steps` + 1 steps like a real run on the CPU and return the batch-start stamps.
 
-    Configured as `configs/trainer/gpu.yaml` on the CPU: CSV logger,
-    `log_every_n_steps=10`, checkpointing and progress bar on; no validation.
-    `trainer_overrides` replace any of these Trainer arguments.
+    Configured as `cpt fit` with `configs/trainer/gpu.yaml` on the CPU: its callbacks (read from the
+    file) and the CLI's progress bar (redrawn every 10 steps), a CSV logger in place of W&B,
+    `log_every_n_steps=10`, fp32, no validation. `shipped_callbacks=False` drops them (Lightning's
+    defaults then apply: a progress bar redrawn every step and a `ModelCheckpoint`);
+    `trainer_overrides` replace any Trainer argument.
     """
     step_clock = StepClock()
     arguments = dict(
@@ -94,7 +115,14 @@ def timed_fit(
         enable_model_summary=False,
         default_root_dir=work_dir,
     )
-    trainer = Trainer(**{**arguments, **trainer_overrides}, callbacks=[step_clock, *(callbacks or [])])
+    shipped = shipped_trainer_callbacks() if shipped_callbacks else []
+    if trainer_overrides.get("enable_progress_bar") is False:
+        shipped = [c for c in shipped if not isinstance(c, ProgressBar)]
+    if trainer_overrides.get("enable_checkpointing") is False:
+        shipped = [c for c in shipped if not isinstance(c, ModelCheckpoint)]
+    if trainer_overrides.get("logger") is False:
+        shipped = [c for c in shipped if not isinstance(c, LearningRateMonitor)]
+    trainer = Trainer(**{**arguments, **trainer_overrides}, callbacks=[step_clock, *shipped, *(callbacks or [])])
     trainer.fit(module, train_dataloaders=loader)
     return step_clock.starts
 

@@ -15,13 +15,19 @@ time (the latter is what other jobs' contention disturbs least).
 A third run, `lightning_minimal_module`, puts the plain loop's step into a
 bare LightningModule under the same Trainer: the gap between it and the plain
 loop is Lightning's own per-step floor, the rest is `CPTModule`'s. With
-`--breakdown`, `CPTModule` also runs without the progress bar, and in a bare
+`--breakdown`, `CPTModule` also runs with Lightning's default callbacks (a
+progress bar redrawn every step), without the progress bar, and in a bare
 Trainer (no progress bar, logger or checkpointing).
 
-The Trainer is configured like a real run (`configs/trainer/gpu.yaml` on the
-CPU): CSV logger, `log_every_n_steps=10`, checkpointing and progress bar on.
+The Trainer is configured like a `cpt fit` run: `configs/trainer/gpu.yaml`'s
+callbacks read from the file (checkpointing, LR monitor) and the CLI's progress
+bar (redrawn every 10 steps) on the CPU, a CSV logger, `log_every_n_steps=10`.
+
+Sizes: `small` is the tests' tiny random CLIP (a 3-4 ms step), `world` the
+shipped pretrained world CLIP (the demo's model), `b16` a random ViT-B/16.
 
     python benchmarks/lightning_overhead.py --size small
+    python benchmarks/lightning_overhead.py --size world --classes 32
     python benchmarks/lightning_overhead.py --size b16 --batch 8 --steps 6 --repeats 3
 """
 
@@ -40,7 +46,7 @@ from lightning.pytorch import LightningModule
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import imagenet_classnames, machine_line, save_clip  # noqa: E402
+from _common import SIZES, benchmark_clip, machine_line  # noqa: E402
 from _timing import Stamp, clock, fixed_batch_loader, print_comparison, step_times, timed_fit  # noqa: E402
 
 from cpt_lightning.models import CPTModule  # noqa: E402
@@ -89,7 +95,7 @@ class MinimalCoOp(LightningModule):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=["small", "b16"], default="small")
+    parser.add_argument("--size", choices=SIZES, default="small")
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=15, help="timed steps per run")
@@ -101,7 +107,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")  # Lightning's num_workers / logging hints are noise here
 
-    module = CPTModule(imagenet_classnames(args.classes), clip_name_or_path=str(save_clip(args.size)))
+    clip_name_or_path, classnames = benchmark_clip(args.size, args.classes)
+    module = CPTModule(classnames, clip_name_or_path=clip_name_or_path)
     size = module.clip.config.vision_config.image_size
     steps = args.warmup + args.steps
     loader = fixed_batch_loader(args.batch, size, args.classes, steps + 2)
@@ -114,6 +121,9 @@ def main() -> None:
         "lightning_minimal_module": lambda: timed_fit(minimal, loader, steps, work_dir),
     }
     if args.breakdown:  # where Lightning's floor goes: the progress bar, then logger and checkpointing
+        runs["lightning_default_callbacks"] = lambda: timed_fit(
+            module, loader, steps, work_dir, shipped_callbacks=False
+        )
         runs["lightning_no_progress_bar"] = lambda: timed_fit(
             module, loader, steps, work_dir, enable_progress_bar=False
         )

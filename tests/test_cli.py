@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 
-from cpt_lightning.cli import main
+from cpt_lightning.callbacks import ClusterAssignmentCallback
+from cpt_lightning.cli import PROGRESS_BAR_REFRESH_RATE, main
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +100,34 @@ def test_console_scripts_exit_with_status_zero_after_a_run(tiny_clip_dir, tmp_pa
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys, "argv", argv)
         assert entry() in (None, 0)
+
+
+@pytest.mark.parametrize(
+    ("trainer_overrides", "expected_refresh_rate"),
+    [
+        ({"enable_progress_bar": None}, PROGRESS_BAR_REFRESH_RATE),  # nothing configured: cpt's throttled bar
+        (  # the user's own progress bar wins
+            {
+                "enable_progress_bar": None,
+                "callbacks": [
+                    {"class_path": "lightning.pytorch.callbacks.TQDMProgressBar", "init_args": {"refresh_rate": 3}}
+                ],
+            },
+            3,
+        ),
+        ({"enable_progress_bar": False}, None),  # disabled stays disabled, and is no error
+    ],
+)
+def test_progress_bar_redraws_every_ten_steps_unless_configured(
+    tiny_clip_dir, tmp_path, trainer_overrides, expected_refresh_rate
+):
+    config = _config(tiny_clip_dir, tmp_path / "run")
+    config["trainer"].update(trainer_overrides)
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    cli = main(["--config", str(config_file)], run=False)
+    bars = [c for c in cli.trainer.callbacks if isinstance(c, ProgressBar)]
+    assert [bar.refresh_rate for bar in bars] == ([] if expected_refresh_rate is None else [expected_refresh_rate])
+    # The user's other callbacks and the forced ones are all still there.
+    assert any(isinstance(c, ModelCheckpoint) for c in cli.trainer.callbacks)
+    assert any(isinstance(c, ClusterAssignmentCallback) for c in cli.trainer.callbacks)
