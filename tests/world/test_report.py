@@ -52,3 +52,11 @@ def test_pretraining_reproduction_compares_the_mean_zero_shot_accuracy(tmp_path)
     assert "difference -5.00 points (NOT within 3 points)" in far[-1]
     with pytest.raises(FileNotFoundError, match="world.pretrain --out"):
         pretraining_reproduction(tmp_path / "shipped", tmp_path / "missing")
+
+
+def test_pretraining_reproduction_says_whether_the_weights_are_bit_identical(tmp_path):
+    for name, weights in (("shipped", b"abc"), ("same", b"abc"), ("other", b"abd")):
+        _summary(tmp_path / name, 10, {"x": (0.5, 0.5)})
+        (tmp_path / name / "model.safetensors").write_bytes(weights)
+    assert "are bit-identical" in pretraining_reproduction(tmp_path / "shipped", tmp_path / "same")[-1]
+    assert "are not bit-identical" in pretraining_reproduction(tmp_path / "shipped", tmp_path / "other")[-1]

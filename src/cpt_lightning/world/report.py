@@ -11,6 +11,7 @@ shipped world CLIP and of a from-scratch reproduction; nothing is typed in by ha
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 from datetime import date
@@ -110,6 +111,11 @@ def pretraining_reproduction(shipped_dir: Path, reproduced_dir: Path) -> list[st
         f"{_mean_zero_shot(reproduced):.2f}, difference {difference:+.2f} points ({verdict} "
         f"{REPRODUCTION_POINTS:g} points).",
     ]
+    weights = [folder / "model.safetensors" for folder in (shipped_dir, reproduced_dir)]
+    if all(path.is_file() for path in weights):
+        digests = [hashlib.sha256(path.read_bytes()).hexdigest() for path in weights]
+        identical = "bit-identical" if digests[0] == digests[1] else "not bit-identical"
+        lines.append(f"- The two `model.safetensors` are {identical} (SHA-256 {digests[0][:12]}, {digests[1][:12]}).")
     return lines
 
 
