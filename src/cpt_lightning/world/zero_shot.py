@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+from pathlib import Path
+
 import numpy as np
 import torch
 from transformers import CLIPModel, PreTrainedTokenizerBase
@@ -56,11 +61,6 @@ def zero_shot_table(model_dir: str | None = None, per_class: int = 20, seed: int
     """Markdown: zero-shot top-1 (percent) of a world CLIP on every world dataset's base and new classes,
     with "a photo of a {}." and with the dataset's style named (the first `STYLE_TEMPLATES` entry), and
     on clean photos of the same classes. `model_dir` defaults to the shipped checkpoint."""
-    import dataclasses
-    import json
-    import math
-    from pathlib import Path
-
     from transformers import AutoTokenizer
 
     from cpt_lightning.world.captions import STYLE_TEMPLATES
