@@ -9,7 +9,6 @@ the median over repeats is reported.
 
 from __future__ import annotations
 
-import importlib
 import statistics
 import time
 from pathlib import Path
@@ -75,12 +74,10 @@ def shipped_trainer_callbacks(config: str = "gpu") -> list[Callback]:
     """The callbacks a `cpt` run with `configs/trainer/<config>.yaml` gets: the file's own (class_path +
     init_args, read from the file) plus the progress bar the CLI adds when the file has none."""
     from cpt_lightning.cli import default_progress_bar
+    from cpt_lightning.models.factory_spec import resolve_factory
 
     spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "trainer" / f"{config}.yaml").read_text())
-    callbacks = []
-    for entry in spec.get("callbacks", []):
-        module_name, class_name = entry["class_path"].rsplit(".", 1)
-        callbacks.append(getattr(importlib.import_module(module_name), class_name)(**entry.get("init_args", {})))
+    callbacks = [resolve_factory(entry)() for entry in spec.get("callbacks", [])]
     if not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.append(default_progress_bar())
     return callbacks
@@ -145,10 +142,12 @@ def print_comparison(
         print(f"| {name} | {1e3 * wall:.2f} | {1e3 * cpu:.2f} |")
     for index, clock_name in enumerate(("wall", "CPU")):
         ratios = [c[index] / b[index] for b, c in zip(results[baseline], results[candidate], strict=True)]
-        median = statistics.median(ratios)
-        verdict = "met" if median <= target else "NOT met"
-        per_repeat = ", ".join(f"{r:.3f}" for r in ratios)
-        print(
-            f"{candidate} / {baseline} ({clock_name} time): median {median:.3f} "
-            f"(per repeat: {per_repeat}); target <= {target}: {verdict}"
-        )
+        print_ratio(f"{candidate} / {baseline} ({clock_name} time)", ratios, target)
+
+
+def print_ratio(label: str, ratios: list[float], target: float) -> None:
+    """One line: the median of per-repeat `ratios`, every repeat's value, and the verdict against `target`."""
+    median = statistics.median(ratios)
+    verdict = "met" if median <= target else "NOT met"
+    per_repeat = ", ".join(f"{r:.3f}" for r in ratios)
+    print(f"{label}: median {median:.3f} (per repeat: {per_repeat}); target <= {target}: {verdict}")

@@ -18,7 +18,6 @@ towers' noise.
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 import statistics
 import sys
@@ -32,12 +31,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO_ROOT, imagenet_classnames, machine_line, save_clip  # noqa: E402
-from _timing import Stamp, fixed_batch_loader, print_comparison, step_times, timed_fit  # noqa: E402
+from _timing import Stamp, fixed_batch_loader, print_comparison, print_ratio, step_times, timed_fit  # noqa: E402
 
 from cpt_lightning.callbacks import ClusterAssignmentCallback  # noqa: E402
 from cpt_lightning.clustering.assign import assign_clusters  # noqa: E402
 from cpt_lightning.losses import LossInputs, LossTerm  # noqa: E402
 from cpt_lightning.models import CPTModule  # noqa: E402
+from cpt_lightning.models.factory_spec import resolve_factory  # noqa: E402
 
 TARGET = 1.15
 MAX_CLUSTER_SIZE = 16
@@ -46,11 +46,7 @@ MAX_CLUSTER_SIZE = 16
 def preset_loss_terms(method: str) -> list[LossTerm]:
     """Instantiate the `loss_terms` of `configs/methods/<method>.yaml`."""
     spec = yaml.safe_load((REPO_ROOT / "configs" / "methods" / f"{method}.yaml").read_text())
-    terms = []
-    for entry in spec["loss_terms"]:
-        module_name, class_name = entry["class_path"].rsplit(".", 1)
-        terms.append(getattr(importlib.import_module(module_name), class_name)(**entry.get("init_args", {})))
-    return terms
+    return [resolve_factory(entry)() for entry in spec["loss_terms"]]
 
 
 def fit_start_seconds(module: CPTModule) -> float:
@@ -141,13 +137,7 @@ def main() -> None:
         f"({args.shots} shots x {args.classes} classes / batch {args.batch} x {args.fit_epochs} epochs) "
         f"{1e3 * setup / fit_steps:.3f} ms per step"
     )
-    median = statistics.median(amortised)
-    verdict = "met" if median <= TARGET else "NOT met"
-    per_repeat = ", ".join(f"{r:.3f}" for r in amortised)
-    print(
-        f"cpt / coop (wall time, fit start amortised): median {median:.3f} (per repeat: {per_repeat}); "
-        f"target <= {TARGET}: {verdict}"
-    )
+    print_ratio("cpt / coop (wall time, fit start amortised)", amortised, TARGET)
 
 
 if __name__ == "__main__":
