@@ -70,7 +70,7 @@ def fixed_batch_loader(batch_size: int, image_size: int, num_classes: int, lengt
     return DataLoader(RepeatedBatch(batch, length), batch_size=None)
 
 
-def shipped_trainer_callbacks(config: str = "gpu") -> list[Callback]:
+def shipped_trainer_callbacks(config: str = "benchmark") -> list[Callback]:
     """The callbacks a `cpt` run with `configs/trainer/<config>.yaml` gets: the file's own (class_path +
     init_args, read from the file) plus the progress bar the CLI adds when the file has none."""
     from cpt_lightning.cli import default_progress_bar
@@ -94,7 +94,7 @@ def timed_fit(
 ) -> list[Stamp]:
     """Fit `steps` + 1 steps like a real run on the CPU and return the batch-start stamps.
 
-    Configured as `cpt fit` with `configs/trainer/gpu.yaml` on the CPU: its callbacks (read from the
+    Configured as `cpt fit` with `configs/trainer/benchmark.yaml` on the CPU: its callbacks (read from the
     file) and the CLI's progress bar (redrawn every 10 steps), a CSV logger in place of W&B,
     `log_every_n_steps=10`, fp32, no validation. `shipped_callbacks=False` drops them (Lightning's
     defaults then apply: a progress bar redrawn every step and a `ModelCheckpoint`);

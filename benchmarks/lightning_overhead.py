@@ -19,7 +19,7 @@ loop is Lightning's own per-step floor, the rest is `CPTModule`'s. With
 progress bar redrawn every step), without the progress bar, and in a bare
 Trainer (no progress bar, logger or checkpointing).
 
-The Trainer is configured like a `cpt fit` run: `configs/trainer/gpu.yaml`'s
+The Trainer is configured like a `cpt fit` run: `configs/trainer/benchmark.yaml`'s
 callbacks read from the file (checkpointing, LR monitor) and the CLI's progress
 bar (redrawn every 10 steps) on the CPU, a CSV logger, `log_every_n_steps=10`.
 

@@ -22,8 +22,8 @@ def test_demo_fit_then_test_prints_base_new_hm_and_groups(tmp_path, monkeypatch,
     tested = main(["test", *short, "--ckpt_path", str(checkpoint)])
     summary = capsys.readouterr().out
     assert "Test accuracy:" in summary
-    for line_start in ("  base ", "  new ", "  HM "):
+    for line_start in ("  base ", "    head ", "    medium ", "    tail ", "  new ", "  HM "):
         assert any(line.startswith(line_start) for line in summary.splitlines()), line_start
-    assert "(head " in summary and "| tail " in summary
+    assert "head / medium / tail: the training classes grouped by" in summary
     scalars = tested.model.eval_results["test"].scalars
     assert {"test/base/acc", "test/new/acc", "test/hm", "test/base/acc_head", "test/base/acc_tail"} <= set(scalars)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from lightning.pytorch import Callback, LightningDataModule, Trainer
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_info
 
 from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
+from cpt_lightning.callbacks.results_summary import ResultsSummary
 from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
+from cpt_lightning.errors import USER_ERROR_EXIT_CODE, library_error_in
+from cpt_lightning.hardware import precision_for_device, warn_if_emulated_bf16
+from cpt_lightning.loggers import without_unusable_wandb
 from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.plugins import AtomicCheckpointIO
 
@@ -54,6 +62,13 @@ class CPTLightningCLI(LightningCLI):
 
     Unless `trainer.callbacks` has a progress bar of its own or `trainer.enable_progress_bar` is
     false, the progress bar redraws every `PROGRESS_BAR_REFRESH_RATE` steps instead of every step.
+    Unless it has a `ResultsSummary`, one is added: every `cpt test`, and every `cpt fit` that
+    validates, ends with the readable summary beside the zero-shot CLIP's.
+
+    Hardware and logging adapt to the machine without replacing anything the config sets: a null
+    `trainer.precision` becomes the precision that fits the device (`hardware.py`), and a W&B
+    logger that has no login to log with becomes a CSV logger in the same folder, with a notice
+    (`loggers.py`).
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -62,12 +77,32 @@ class CPTLightningCLI(LightningCLI):
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand in ("validate", "test"):
+            # `ResultsSummary` prints the results; Lightning's table would repeat every value per
+            # dataloader and cut long keys. `--verbose true` brings it back.
+            parser.set_defaults(verbose=False)
+        return parser
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         callbacks = _as_list(config.get("callbacks"))
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
-            kwargs["callbacks"] = [*callbacks, default_progress_bar()]
+            callbacks.append(default_progress_bar())
+        if not any(isinstance(c, ResultsSummary) for c in callbacks):
+            callbacks.append(ResultsSummary())
+        kwargs["callbacks"] = callbacks
+        if config.get("precision") is None:
+            kwargs["precision"] = precision_for_device(config.get("accelerator"))
+        logger = config.get("logger")
+        if isinstance(logger, Logger | list):
+            loggers, notice = without_unusable_wandb(_as_list(logger))
+            if notice is not None:
+                rank_zero_info(notice)
+                kwargs["logger"] = loggers if isinstance(logger, list) else loggers[0]
         trainer = super().instantiate_trainer(**kwargs)
+        warn_if_emulated_bf16(isinstance(trainer.accelerator, CPUAccelerator), trainer.precision)
         # Checkpoints that survive a kill, unless the user configured their own CheckpointIO plugin.
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
@@ -87,10 +122,22 @@ def main(args: list[str] | None = None, run: bool = True) -> CPTLightningCLI:
     )
 
 
-def console_main() -> None:
+def console_main(args: list[str] | None = None) -> None:
     """The `cpt` console script: runs `main` and returns nothing, so the process exits with status 0
-    (a console script passes its function's return value to `sys.exit`, where an object means failure)."""
-    main()
+    (a console script passes its function's return value to `sys.exit`, where an object means failure).
+
+    An error of the library's own (bad data layout, sampling settings, checkpoint, CLIP path; see
+    `errors.py`) is printed once, as its message, and exits with status 2 like a parser error,
+    instead of surfacing inside the argument parser's traceback.
+    """
+    try:
+        main(args)
+    except Exception as error:
+        cause = library_error_in(error)
+        if cause is None:
+            raise
+        print(f"cpt: error: {cause}", file=sys.stderr)
+        raise SystemExit(USER_ERROR_EXIT_CODE) from None
 
 
 if __name__ == "__main__":

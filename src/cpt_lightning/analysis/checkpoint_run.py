@@ -8,14 +8,14 @@ logged evaluation number can be recomputed outside the Trainer, by the metrics t
 from __future__ import annotations
 
 import csv
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 import yaml
-from lightning.pytorch import LightningDataModule
+from jsonargparse import ArgumentParser
+from lightning.pytorch import LightningDataModule, Trainer
 from torch import nn
 
 from cpt_lightning.metrics.geometry import GeometryMetrics
@@ -26,7 +26,7 @@ from cpt_lightning.models.evaluation import (
     groups_for_set,
     update_eval_metrics,
 )
-from cpt_lightning.models.factory_spec import resolve_factory
+from cpt_lightning.models.image_features import ImageFeatures
 
 Split = Literal["val", "test"]
 
@@ -70,17 +70,41 @@ def load_checkpoint_run(checkpoint: str | Path, config: str | Path) -> Checkpoin
             f"{config} has no `data:` section with a `class_path`; pass the config.yaml that `cpt fit` saved "
             "in the run's log directory."
         )
-    with warnings.catch_warnings():
-        # By design a checkpoint holds no frozen CLIP weights (and the loss terms' buffers are
-        # training state): Lightning's warning that they are missing says nothing here.
-        warnings.filterwarnings("ignore", message="Found keys that are")
-        module = CPTModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    module = CPTModule.load_from_checkpoint(checkpoint, map_location="cpu")
     module.eval()
-    datamodule = resolve_factory(data_spec)()
+    datamodule = _data_module_from_spec(data_spec)
     if getattr(datamodule, "image_settings", None) is None:
         datamodule.image_settings = module.image_settings
+    if getattr(datamodule, "feature_cache", None) is not None:
+        _attach_to_module(datamodule, module)
     datamodule.setup("validate")
     return CheckpointRun(module=module, datamodule=datamodule)
+
+
+def _data_module_from_spec(data_spec: dict) -> LightningDataModule:
+    """Instantiate a `data:` section as the CLI does: typed, so nested settings (a `feature_cache:`
+    mapping) become the dataclasses the data module's signature names."""
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(LightningDataModule, "data", required=True)
+    return parser.instantiate_classes(parser.parse_object({"data": data_spec})).data
+
+
+def _attach_to_module(datamodule: LightningDataModule, module: CPTModule) -> None:
+    """Give a data module with a feature cache the model it encodes (or looks up) features with.
+
+    The cache asks its trainer for the module's frozen CLIP, as in `cpt fit`; outside a fit a
+    single-device trainer that only holds the module stands in (it never trains or logs).
+    """
+    trainer = Trainer(
+        accelerator="cpu" if module.device.type == "cpu" else "auto",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.strategy.connect(module)
+    datamodule.trainer = trainer
 
 
 @torch.no_grad()
@@ -91,11 +115,16 @@ def eval_features(
 
     Batches come from the data module's own loaders (eval transform, same order as the Trainer's
     evaluation). `frozen=True` encodes with the frozen CLIP alone, the zero-shot image features
-    (identical to the tuned ones for a host that prompts only the text tower).
+    (identical to the tuned ones for a host that prompts only the text tower). Batches from a
+    feature cache already hold the frozen CLIP's features (a cache serves text-only hosts only).
     """
     loaders = datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
     loaders = loaders if isinstance(loaders, list | tuple) else [loaders]
-    encode = module.clip.encode_images if frozen else module.encode_images
+
+    def encode(pixel_values: torch.Tensor) -> torch.Tensor:
+        if frozen and not isinstance(pixel_values, ImageFeatures):
+            return module.clip.encode_images(pixel_values)
+        return module.encode_images(pixel_values)
     result = {}
     for (set_name, classnames), loader in zip(datamodule.eval_classnames.items(), loaders, strict=True):
         features, labels = [], []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import torch
+from lightning.fabric.utilities.cloud_io import _load as pl_load
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics.classification import MulticlassAccuracy
@@ -250,13 +251,15 @@ class CPTModule(LightningModule):
     def on_test_epoch_start(self) -> None:
         self._prepare_eval_text_features()
 
-    def _eval_step(self, stage: str, batch, dataloader_idx: int) -> None:
+    def _eval_step(self, stage: str, batch, dataloader_idx: int) -> torch.Tensor:
+        """Score one batch; returns its image features (for callbacks such as `ResultsSummary`)."""
         pixel_values, labels = batch
         set_name = list(self._eval_sets)[dataloader_idx]
         image_features = self.encode_images(pixel_values)
         logits = self.logits(image_features, self._eval_text_features[set_name])
         self.geometry.update_images(set_name, image_features, labels)
         update_eval_metrics(self.eval_metrics[set_name], logits, labels)
+        return image_features
 
     def _log_eval_epoch(self, stage: str) -> None:
         # Metric states are already summed over ranks inside compute: no second reduction.
@@ -269,14 +272,14 @@ class CPTModule(LightningModule):
         for name, value in geometry.items():
             self.log(f"{stage}/{name}", value, sync_dist=False)
 
-    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step("val", batch, dataloader_idx)
+    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return self._eval_step("val", batch, dataloader_idx)
 
     def on_validation_epoch_end(self) -> None:
         self._log_eval_epoch("val")
 
-    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step("test", batch, dataloader_idx)
+    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return self._eval_step("test", batch, dataloader_idx)
 
     def on_test_epoch_end(self) -> None:
         self._log_eval_epoch("test")
@@ -298,6 +301,23 @@ class CPTModule(LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     # -------------------------------------------------------------- checkpoints
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict=None, **kwargs):
+        """Lightning's `load_from_checkpoint`, also for other class names (cross-dataset transfer).
+
+        With `classnames=other`, the saved head / medium / tail groups (which describe the saved
+        run's classes) are not reused: give `class_groups=` for the new classes (e.g. the target data
+        module's), or get none. The cluster assignment and the loss terms' per-class state are
+        rebuilt for the new classes (see `on_load_checkpoint`).
+        """
+        if "classnames" in kwargs and "class_groups" not in kwargs:
+            saved = pl_load(checkpoint_path, map_location="cpu", weights_only=False)
+            if list(kwargs["classnames"]) != saved.get("cpt_classnames"):
+                kwargs["class_groups"] = None
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location=map_location, hparams_file=hparams_file, strict=strict, **kwargs
+        )
+
     def train(self, mode: bool = True) -> CPTModule:
         super().train(mode)
         self.clip.train(False)  # FrozenClip ignores the mode; explicit for readers
@@ -339,3 +359,11 @@ class CPTModule(LightningModule):
                 del state[key]
         elif "cluster_ids" in state:
             self.cluster_ids = torch.empty_like(state["cluster_ids"]).to(self.cluster_ids.device)
+        # What the checkpoint does not hold by design (the frozen CLIP, loaded from `clip_name_or_path`;
+        # per-class state rebuilt for other classes) keeps this module's values, and the training state
+        # of loss terms this module is not configured with is dropped, so that loading reports no keys.
+        own = self.state_dict()
+        for key in [k for k in state if k.startswith("loss.") and k not in own]:
+            del state[key]
+        for key, value in own.items():
+            state.setdefault(key, value)

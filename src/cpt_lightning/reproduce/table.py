@@ -3,9 +3,13 @@
 Columns (in percent, those any row has): `acc` (overall top-1 with one evaluation set), `base`,
 `new`, `HM`, and `head` / `medium` / `tail` accuracy. The std is over seeds with `ddof=0` (as
 CoOp's `parse_test_res.py`). `HM` is the harmonic mean of the mean base and mean new accuracy
-(the convention of the CoCoOp / KgCoOp tables); its std is that of the per-seed HMs. With several
-datasets an "average" row per setting and method gives the mean over datasets of each column
-(HM again from the averaged base and new), without std.
+(the convention of the CoCoOp / KgCoOp tables); its std is that of the per-seed HMs.
+
+A run's own dataset is a row under its name; a transfer target it was tested on (cross-dataset,
+domain generalisation) is a row `source -> target`, so two sources tested on one target stay two
+rows. With several rows, an "average" row per setting and method (one over the trained-on datasets,
+one over the transfer targets) gives each column's mean over the rows that have that column (HM again
+from the averaged base and new), without std; the table says over how many datasets each is.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "tail": ("test/acc_tail", "test/base/acc_tail", "test/all/acc_tail"),
 }
 AVERAGE = "average"
+TRANSFER_AVERAGE = "average (transfer)"
+TRANSFER_ARROW = " -> "
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Row:
     seeds: list[int]
     mean: dict[str, float]
     std: dict[str, float]
+    datasets_per_column: dict[str, int] | None = None  # average rows: how many datasets each column averages
 
 
 def load_results(out_dir: Path) -> list[dict[str, Any]]:
@@ -74,7 +81,8 @@ def summarise(results: list[dict[str, Any]]) -> list[Row]:
     per_seed: dict[tuple[str, str, str], dict[int, dict[str, float]]] = defaultdict(dict)
     for result in results:
         spec = result["spec"]
-        for dataset, metrics in result["tests"].items():
+        for tested, metrics in result["tests"].items():
+            dataset = tested if tested == spec["dataset"] else f"{spec['dataset']}{TRANSFER_ARROW}{tested}"
             per_seed[(spec["setting"], dataset, spec["method"])][spec["seed"]] = _column_values(metrics)
     rows = []
     for (setting, dataset, method), by_seed in per_seed.items():
@@ -90,20 +98,40 @@ def summarise(results: list[dict[str, Any]]) -> list[Row]:
 
 
 def _average_rows(rows: list[Row]) -> list[Row]:
-    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
     for row in rows:
-        groups[(row.setting, row.method)].append(row)
+        label = TRANSFER_AVERAGE if TRANSFER_ARROW in row.dataset else AVERAGE
+        groups[(row.setting, row.method, label)].append(row)
     averages = []
-    for (setting, method), members in groups.items():
+    for (setting, method, label), members in groups.items():
         if len(members) < 2:
             continue
-        shared = [c for c in COLUMNS if all(c in row.mean for row in members)]
-        mean = {column: _mean([row.mean[column] for row in members]) for column in shared}
+        mean, counts = {}, {}
+        for column in COLUMNS:
+            values = [row.mean[column] for row in members if column in row.mean]
+            if values and column != "HM":
+                mean[column], counts[column] = _mean(values), len(values)
         if "base" in mean and "new" in mean:
             mean["HM"] = harmonic_mean(mean["base"], mean["new"])
+            counts["HM"] = min(counts["base"], counts["new"])
         seeds = sorted({seed for row in members for seed in row.seeds})
-        averages.append(Row(setting, AVERAGE, method, seeds, mean, {}))
+        averages.append(Row(setting, label, method, seeds, mean, {}, counts))
     return averages
+
+
+def _averages_note(rows: list[Row]) -> str:
+    """What the average rows of one setting average over, column by column."""
+    parts = []
+    for row in rows:
+        if row.datasets_per_column:
+            counts = ", ".join(f"{column} {n}" for column, n in row.datasets_per_column.items())
+            parts.append(f"{row.dataset} ({row.method}): {counts}")
+    if not parts:
+        return ""
+    return (
+        "Average rows: each column is the mean over the datasets that have it (HM from the averaged base and "
+        "new); datasets per column -- " + "; ".join(parts) + "."
+    )
 
 
 def _present_columns(rows: list[Row]) -> list[str]:
@@ -144,6 +172,9 @@ def markdown(rows: list[Row]) -> str:
                     cells.append(f"{row.mean[column]:.2f}")
             seeds = ",".join(map(str, row.seeds))
             lines.append(f"| {row.dataset} | {row.method} | {seeds} | " + " | ".join(cells) + " |")
+        note = _averages_note([r for r in rows if r.setting == setting])
+        if note:
+            lines += ["", note]
         sections.append("\n".join(lines))
     return "\n\n".join(sections) + "\n"
 
