@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from cpt_lightning.reproduce.protocols import builtin_protocols, load_protocol
-from cpt_lightning.reproduce.runs import is_finished, plan_runs, run_protocol
+from cpt_lightning.reproduce.runs import RESULTS_FILE, is_finished, plan_runs, run_protocol
 from cpt_lightning.reproduce.table import write_tables
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.table_only:
         executed, skipped = run_protocol(protocol, out_dir, args.root, in_process=args.in_process)
         log.info("%d runs executed, %d already finished.", len(executed), len(skipped))
+    if not any(out_dir.rglob(RESULTS_FILE)):
+        log.info("No finished runs under %s: no table to write. Run the protocol first (no --table-only).", out_dir)
+        return 0
     markdown_path, csv_path = write_tables(out_dir)
     log.info("Table written to %s and %s.", markdown_path, csv_path)
     return 0

@@ -1,0 +1,281 @@
+"""Every shell command in README.md, docs/*.md and the header comments of configs/**/*.yaml runs.
+
+The commands are extracted, not listed here: a ```bash / ```sh block line (backslash continuations
+joined) or a config header comment line indented under `#` (`#   cpt fit ...`) that starts with a
+program. Lines that start with `--` are flag fragments, not commands.
+
+Each command runs in a sandbox copy of the repository layout (configs/ etc. linked, `../shared`
+beside it), on the CPU, without W&B credentials, at tiny size: a small random CLIP written by
+`cpt_lightning.testing` for `--model.clip_name_or_path`, a miniature of the data module's layout
+(tests/data/miniatures.py) for its data paths, a tiny checkpoint for `--ckpt_path`, and
+`--trainer.max_steps 2`. `cpt` and `cpt-reproduce` run in-process (a subprocess costs seconds of
+imports each).
+
+A command that needs what this machine lacks carries a trailing marker, which the docs explain
+(README "Offline set-up"): `# needs: gpu`, `# needs: network`, or `# needs: time` (a full-size
+study or measurement). Marked commands are not run, except that a marked `cpt-reproduce` study is
+planned with `--dry-run` (its configs must resolve). Commands that evidently need a GPU or the
+network must carry the marker: that is checked too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import io
+import itertools
+import json
+import re
+import runpy
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, shared_path
+from tests.data.miniatures import write_miniature
+
+pytestmark = pytest.mark.slow
+
+PROGRAMS = ("cpt", "cpt-reproduce", "python", "make", "pip", "hf", "huggingface-cli", "torchrun", "srun", "jupyter")
+MARKER = re.compile(r"#\s*needs:\s*([a-z, ]+)\s*$")
+KNOWN_NEEDS = {"gpu", "network", "time"}
+# What a command that needs a GPU or the network looks like; such a command must say so.
+EVIDENT_NEEDS = {
+    "gpu": re.compile(r"multi_gpu\.yaml|multi_node\.yaml|^(torchrun|srun)\b|accelerator[ =]gpu"),
+    "network": re.compile(r"^(pip|make|hf|huggingface-cli|jupyter)\b"),
+}
+TINY_TRAINER = [
+    "--trainer.max_steps", "2", "--trainer.limit_val_batches", "2", "--trainer.limit_test_batches", "2",
+    "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Command:
+    source: str  # file:line
+    text: str  # the command, continuations joined, marker removed
+    needs: frozenset[str]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.text}"
+
+
+def _is_command(line: str) -> bool:
+    words = line.split()
+    while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):  # environment assignments
+        words = words[1:]
+    return bool(words) and words[0] in PROGRAMS
+
+
+def _command(source: str, line: str) -> Command:
+    match = MARKER.search(line)
+    needs = frozenset(n.strip() for n in match.group(1).split(",")) if match else frozenset()
+    text = MARKER.sub("", line).strip()
+    return Command(source, text, needs)
+
+
+def _markdown_commands(path: Path) -> list[Command]:
+    commands, in_shell, pending, start = [], False, "", 0
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        stripped = raw.strip()
+        if stripped.startswith("```"):
+            in_shell = not in_shell and stripped[3:].strip() in ("bash", "sh", "shell", "console")
+            continue
+        if not in_shell:
+            continue
+        if pending:
+            pending += " " + stripped
+        elif _is_command(stripped):
+            pending, start = stripped, number
+        if pending and pending.endswith("\\"):
+            pending = pending[:-1].rstrip()
+            continue
+        if pending:
+            commands.append(_command(f"{path.relative_to(REPO_ROOT)}:{start}", pending))
+            pending = ""
+    return commands
+
+
+def _config_header_commands(path: Path) -> list[Command]:
+    commands = []
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        if not raw.startswith("#"):
+            break  # the header ends at the first line that is not a comment
+        body = raw[1:]
+        if body.startswith("  ") and _is_command(body.strip()):
+            commands.append(_command(f"{path.relative_to(REPO_ROOT)}:{number}", body.strip()))
+    return commands
+
+
+def documented_commands() -> list[Command]:
+    commands = _markdown_commands(REPO_ROOT / "README.md")
+    for path in sorted((REPO_ROOT / "docs").glob("*.md")):
+        commands += _markdown_commands(path)
+    for path in sorted((REPO_ROOT / "configs").rglob("*.yaml")):
+        commands += _config_header_commands(path)
+    return commands
+
+
+COMMANDS = documented_commands()
+
+
+def test_commands_are_found_where_they_are_documented():
+    sources = {command.source.split(":")[0] for command in COMMANDS}
+    assert {"README.md", "docs/evaluation.md", "configs/dtd_b2n.yaml", "configs/demo.yaml"} <= sources
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=str)
+def test_a_command_that_needs_a_gpu_or_the_network_says_so(command):
+    assert command.needs <= KNOWN_NEEDS, f"unknown marker in {command}; use one of {sorted(KNOWN_NEEDS)}"
+    program_part = command.text.split(" ", 1)[0] if "=" not in command.text.split(" ", 1)[0] else command.text
+    for need, pattern in EVIDENT_NEEDS.items():
+        if pattern.search(command.text) or pattern.search(program_part):
+            assert need in command.needs, f"{command} needs {need}: end it with `# needs: {need}`"
+
+
+# ---- running them ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory, clip_tokenizer):
+    """A repository-shaped folder: configs/, benchmarks/, notebooks/ linked, ../shared beside it, a tiny CLIP
+    (12 layers, so IVLP's default prompt depth fits) and a tiny checkpoint of the default prompt learner."""
+    from cpt_lightning.cli import main
+    from cpt_lightning.testing import save_random_clip, tiny_clip_config
+
+    base = tmp_path_factory.mktemp("docs")
+    repo = base / "repo"
+    repo.mkdir()
+    for name in ("configs", "benchmarks", "notebooks"):
+        (repo / name).symlink_to(REPO_ROOT / name)
+    (base / "shared").symlink_to(shared_path())
+    clip = save_random_clip(base / "clip", clip_tokenizer, config=tiny_clip_config(clip_tokenizer, num_layers=12))
+    data_args = write_miniature("DTDDataModule", base / "data" / "checkpoint_source")
+    csv_logger = {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(base / "ckpt")}}
+    fit = main(
+        ["fit", "--config", str(REPO_ROOT / "configs" / "dtd.yaml"), *data_args, "--model.clip_name_or_path", str(clip),
+         "--data.init_args.num_workers", "0", f"--trainer.logger={json.dumps(csv_logger)}", *TINY_TRAINER]
+    )  # fmt: skip
+    checkpoint = fit.trainer.checkpoint_callback.last_model_path
+    return {"base": base, "repo": repo, "clip": str(clip), "checkpoint": checkpoint, "roots": itertools.count()}
+
+
+def _data_class(args: list[str], cwd: Path) -> str | None:
+    """The data module class a `cpt` command line configures (the last `--config` / `--data` file that names one)."""
+    found = None
+    for flag, value in zip(args, args[1:], strict=False):
+        if flag not in ("--config", "--data") or not value.endswith((".yaml", ".yml")):
+            continue
+        path = (cwd / value).resolve()
+        content = yaml.safe_load(path.read_text()) or {}
+        data = content if flag == "--data" else content.get("data")
+        if isinstance(data, str):
+            data = yaml.safe_load((path.parent / data).read_text())
+        if isinstance(data, dict) and "class_path" in data:
+            found = data["class_path"]
+    return found
+
+
+def _accepts(class_path: str, argument: str) -> bool:
+    module, name = class_path.rsplit(".", 1)
+    return argument in inspect.signature(getattr(importlib.import_module(module), name).__init__).parameters
+
+
+def _cpt_args(args: list[str], sandbox: dict, cwd: Path) -> list[str]:
+    """The command's arguments with tiny substitutes for its CLIP, data paths and checkpoint."""
+    data_class = _data_class(args, cwd)
+    out, skip = [], False
+    for flag, value in zip(args, [*args[1:], None], strict=True):
+        if skip:
+            skip = False
+            continue
+        if flag in ("--data.init_args.root", "--data.init_args.data_dir"):
+            skip = True  # replaced by the miniature below
+            continue
+        if flag == "--ckpt_path" and value != "last":
+            out += [flag, sandbox["checkpoint"]]
+            skip = True
+            continue
+        out.append(flag)
+    if out[0] not in ("fit", "validate", "test", "predict"):
+        return out
+    if data_class is not None and data_class.startswith("cpt_lightning.data.") and "world" not in data_class:
+        name = data_class.rsplit(".", 1)[1]
+        out += write_miniature(name, sandbox["base"] / "data" / f"{name}_{next(sandbox['roots'])}")
+    if data_class is not None and _accepts(data_class, "num_workers"):
+        out += ["--data.init_args.num_workers", "0"]
+    return [*out, "--model.clip_name_or_path", sandbox["clip"], *TINY_TRAINER]
+
+
+def _run_python(args: list[str]) -> int:
+    """`python -m module ...` or `python script.py ...` in this process, as `__main__`."""
+    argv = sys.argv
+    try:
+        if args[0] == "-m":
+            sys.argv = [args[1], *args[2:]]
+            runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = list(args)
+            runpy.run_path(args[0], run_name="__main__")
+    except SystemExit as done:
+        return 0 if done.code in (0, None) else int(done.code) if isinstance(done.code, int) else 1
+    finally:
+        sys.argv = argv
+    return 0
+
+
+def _run_cpt(cpt_main, args: list[str]) -> int:
+    cpt_main(args)  # returns the CLI object; a failure raises or exits
+    return 0
+
+
+def _exit_code(call) -> int:
+    try:
+        code = call()
+    except SystemExit as done:
+        code = done.code
+    return 0 if code in (0, None) else int(code) if isinstance(code, int) else 1
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=str)
+def test_a_documented_command_runs(command, sandbox, monkeypatch, tmp_path):
+    from cpt_lightning.cli import main as cpt_main
+    from cpt_lightning.reproduce.cli import main as reproduce_main
+
+    words = shlex.split(command.text, comments=True)
+    for key in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # no `wandb login`
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    while words and "=" in words[0] and words[0].split("=", 1)[0].isupper():
+        key, value = words.pop(0).split("=", 1)
+        monkeypatch.setenv(key, value)
+    work = sandbox["repo"]
+    monkeypatch.chdir(work)
+    program, args = words[0], words[1:]
+    if program == "python" and args[:2] == ["-m", "cpt_lightning.reproduce"]:
+        program, args = "cpt-reproduce", args[2:]
+    if program == "python" and args[:2] == ["-m", "cpt_lightning.cli"]:
+        program, args = "cpt", args[2:]
+
+    if command.needs:
+        if program != "cpt-reproduce":
+            pytest.skip(f"needs {', '.join(sorted(command.needs))}")
+        args = [*args, "--dry-run"]  # the study is planned: its protocol and configs must resolve
+    if program == "cpt":
+        code = _exit_code(lambda: _run_cpt(cpt_main, _cpt_args(args, sandbox, work)))
+    elif program == "cpt-reproduce":
+        code = _exit_code(lambda: reproduce_main(args))
+    elif program == "python":
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = _run_python(args)
+    else:
+        pytest.fail(f"{command}: no way to run `{program}` here; if it needs a GPU or the network, mark it")
+    assert code == 0, f"{command} exited with {code}"
