@@ -14,9 +14,9 @@ from PIL import Image
 from cpt_lightning.data import ImageFolderDataModule
 from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.generated import GeneratedDataModule
+from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.models import CPTModule, IVLPPromptLearner
 from cpt_lightning.models.image_features import ImageFeatures
-from cpt_lightning.models.image_settings import ImageSettings
 from cpt_lightning.testing import save_random_clip
 
 pytestmark = pytest.mark.model

@@ -62,8 +62,8 @@ def test_zero_shot_table_agrees_with_the_pretraining_summary():
     # model was trained) and the docs' table command.
     import json
 
+    from cpt_lightning.tools.world_zero_shot import zero_shot_table
     from cpt_lightning.world.checkpoint import world_clip_path
-    from cpt_lightning.world.zero_shot import zero_shot_table
 
     summary = json.loads((world_clip_path() / "pretraining_summary.json").read_text())["zero_shot_test_seed_12345"]
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in zero_shot_table().splitlines()}

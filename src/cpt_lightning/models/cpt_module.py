@@ -9,20 +9,20 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics.classification import MulticlassAccuracy
 
+from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.losses import CrossEntropyTerm, LossCollection, LossInputs, LossTerm
-from cpt_lightning.metrics.geometry import GeometryMetrics
-from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
-from cpt_lightning.models.evaluation import (
+from cpt_lightning.metrics.evaluation import (
     EvalResults,
     compute_eval_results,
     eval_metric_collection,
     groups_for_set,
     update_eval_metrics,
 )
+from cpt_lightning.metrics.geometry import GeometryMetrics
+from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
 from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures, precomputed_image_features
-from cpt_lightning.models.image_settings import ImageSettings
 from cpt_lightning.models.prompt_learner import PromptLearner
 from cpt_lightning.models.step_logging import logs_this_step
 from cpt_lightning.optim import WarmupCosineLR, coop_sgd

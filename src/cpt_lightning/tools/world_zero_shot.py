@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from transformers import CLIPModel, PreTrainedTokenizerBase
 
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 DEFAULT_TEMPLATE = "a photo of a {}."
 

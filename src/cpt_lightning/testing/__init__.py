@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerBase
 
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 
 def tiny_clip_config(
