@@ -9,6 +9,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics.classification import MulticlassAccuracy
 
+from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.losses import CrossEntropyTerm, LossCollection, LossInputs, LossTerm
 from cpt_lightning.metrics.evaluation import (
@@ -91,6 +92,9 @@ class CPTModule(LightningModule):
         self.register_buffer("frozen_text_features", torch.empty(0), persistent=False)
         # The cluster-invariant space is checkpointed so validate/test/resume see the fit's assignment.
         self.register_buffer("cluster_ids", torch.empty(0, dtype=torch.long))
+        # The assignment's layout, built on first use after each installation (`cluster_layout`).
+        self._cluster_layout: ClusterLayout | None = None
+        self.register_load_state_dict_post_hook(_forget_cluster_layout_after_load)
         self.strict_loading = False  # checkpoints hold prompts, not the frozen CLIP
         self._eval_text_features: dict[str, torch.Tensor] = {}
         self._eval_sets: dict[str, list[str]] = {"all": self.classnames}
@@ -169,16 +173,38 @@ class CPTModule(LightningModule):
                 "one cluster id per training class."
             )
         self.cluster_ids = cluster_ids.to(self.cluster_ids.device)
+        self._forget_cluster_layout()
+
+    @property
+    def cluster_layout(self) -> ClusterLayout | None:
+        """The installed assignment's `ClusterLayout` (None without one), built once per installation.
+
+        Building it also lets the loss terms `prepare` what depends only on the assignment and `t0`.
+        An assignment is installed by `set_cluster_assignment`, by loading a state dict, and at
+        every fit start (after the module reached its device).
+        """
+        if self.cluster_ids.numel() == 0:
+            return None
+        if self._cluster_layout is None:
+            self._cluster_layout = ClusterLayout.from_ids(self.cluster_ids)
+            frozen = self.frozen_text_features if self.frozen_text_features.numel() else None
+            self.loss.prepare(self._cluster_layout, frozen)
+        return self._cluster_layout
+
+    def _forget_cluster_layout(self) -> None:
+        self._cluster_layout = None
 
     def ensure_frozen_text_features(self) -> torch.Tensor:
         """Compute `t0` for the training classes once (after a device move it is recomputed only if missing)."""
         if self.frozen_text_features.numel() == 0:
             self.frozen_text_features = self.zero_shot_text_features(self.classnames)
+            self._forget_cluster_layout()  # terms prepare with t0
         return self.frozen_text_features
 
     def on_fit_start(self) -> None:
         if self.loss.needs_frozen_text:
             self.ensure_frozen_text_features()
+        self._forget_cluster_layout()  # rebuilt on this device, with this fit's t0
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -198,6 +224,7 @@ class CPTModule(LightningModule):
             text_features=text_features,
             frozen_text_features=self.frozen_text_features if self.frozen_text_features.numel() else None,
             cluster_ids=self.cluster_ids if self.cluster_ids.numel() else None,
+            clusters=self.cluster_layout,
         )
         total, terms = self.loss(inputs)
         # `update`, not `__call__`: the per-batch accuracy that `__call__` also computes is never used.
@@ -339,3 +366,8 @@ class CPTModule(LightningModule):
                 del state[key]
         elif "cluster_ids" in state:
             self.cluster_ids = torch.empty_like(state["cluster_ids"]).to(self.cluster_ids.device)
+
+
+def _forget_cluster_layout_after_load(module: CPTModule, incompatible_keys) -> None:
+    # A module-level function, not a lambda, so that the module stays picklable (DDP spawn).
+    module._forget_cluster_layout()
