@@ -20,6 +20,7 @@ from cpt_lightning.metrics.evaluation import (
     update_eval_metrics,
 )
 from cpt_lightning.metrics.geometry import GeometryMetrics
+from cpt_lightning.metrics.keys import ALL_SET
 from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
 from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
 from cpt_lightning.models.frozen_clip import FrozenClip
@@ -97,7 +98,7 @@ class CPTModule(LightningModule):
         self.register_load_state_dict_post_hook(_forget_cluster_layout_after_load)
         self.strict_loading = False  # checkpoints hold prompts, not the frozen CLIP
         self._eval_text_features: dict[str, torch.Tensor] = {}
-        self._eval_sets: dict[str, list[str]] = {"all": self.classnames}
+        self._eval_sets: dict[str, list[str]] = {ALL_SET: self.classnames}
         self.train_accuracy = MulticlassAccuracy(num_classes=len(self.classnames), average="micro")
         self.eval_metrics = torch.nn.ModuleDict()
         self.eval_results: dict[str, EvalResults] = {}  # latest epoch per stage, for callbacks and runners
@@ -256,7 +257,7 @@ class CPTModule(LightningModule):
             )
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         eval_sets = getattr(datamodule, "eval_classnames", None)
-        self._eval_sets = dict(eval_sets) if eval_sets else {"all": self.classnames}
+        self._eval_sets = dict(eval_sets) if eval_sets else {ALL_SET: self.classnames}
         for name, names in self._eval_sets.items():
             if name not in self.eval_metrics:
                 groups = groups_for_set(names, self.classnames, self.class_groups)
@@ -277,7 +278,7 @@ class CPTModule(LightningModule):
     def on_test_epoch_start(self) -> None:
         self._prepare_eval_text_features()
 
-    def _eval_step(self, stage: str, batch, dataloader_idx: int) -> None:
+    def _eval_step(self, batch, dataloader_idx: int) -> None:
         pixel_values, labels = batch
         set_name = list(self._eval_sets)[dataloader_idx]
         image_features = self.encode_images(pixel_values)
@@ -297,13 +298,13 @@ class CPTModule(LightningModule):
             self.log(f"{stage}/{name}", value, sync_dist=False)
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step("val", batch, dataloader_idx)
+        self._eval_step(batch, dataloader_idx)
 
     def on_validation_epoch_end(self) -> None:
         self._log_eval_epoch("val")
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step("test", batch, dataloader_idx)
+        self._eval_step(batch, dataloader_idx)
 
     def on_test_epoch_end(self) -> None:
         self._log_eval_epoch("test")
@@ -325,11 +326,6 @@ class CPTModule(LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     # -------------------------------------------------------------- checkpoints
-    def train(self, mode: bool = True) -> CPTModule:
-        super().train(mode)
-        self.clip.train(False)  # FrozenClip ignores the mode; explicit for readers
-        return self
-
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # The frozen CLIP is reloaded from `clip_name_or_path`; storing it would make
         # every checkpoint the size of CLIP (600 MB at ViT-B/16) instead of kilobytes.

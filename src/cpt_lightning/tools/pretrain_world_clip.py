@@ -28,7 +28,7 @@ import torch
 from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast
 
 from cpt_lightning.image_settings import ImageSettings
-from cpt_lightning.tools.world_zero_shot import pixel_values, zero_shot_accuracy
+from cpt_lightning.tools.world_zero_shot import base_new_accuracies, pixel_values
 from cpt_lightning.world.attributes import sample_objects
 from cpt_lightning.world.captions import caption_fits, make_captions
 from cpt_lightning.world.datasets import WorldDataset, world_dataset_names
@@ -121,26 +121,7 @@ def evaluate(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, per_class: in
     for name in world_dataset_names():
         dataset = WorldDataset(name)
         images, labels = dataset.render_split("test", per_class, seed)
-        n_base = math.ceil(len(dataset.classnames) / 2)
-        base, new = labels < n_base, labels >= n_base
-        results[name] = {
-            "base": zero_shot_accuracy(
-                model,
-                tokenizer,
-                WORLD_IMAGE_SETTINGS,
-                images[base],
-                labels[base],
-                dataset.classnames[:n_base],
-            ),
-            "new": zero_shot_accuracy(
-                model,
-                tokenizer,
-                WORLD_IMAGE_SETTINGS,
-                images[new],
-                labels[new] - n_base,
-                dataset.classnames[n_base:],
-            ),
-        }
+        results[name] = base_new_accuracies(model, tokenizer, WORLD_IMAGE_SETTINGS, images, labels, dataset.classnames)
     return results
 
 
