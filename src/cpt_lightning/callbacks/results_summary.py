@@ -16,16 +16,15 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
-from cpt_lightning.models.evaluation import (
+from cpt_lightning.metrics.evaluation import (
     compute_eval_results,
     eval_metric_collection,
     groups_for_set,
-    metric_key,
     update_eval_metrics,
 )
+from cpt_lightning.metrics.keys import ACCURACY, GROUP_ORDER, group_accuracy_metric, harmonic_mean_key, metric_key
 from cpt_lightning.models.image_features import ImageFeatures
 
-GROUP_ORDER = ("head", "medium", "tail")
 STAGE_TITLES = {"test": "Test accuracy:", "val": "Validation accuracy (last epoch):"}
 GROUPS_EXPLAINED = (
     "head / medium / tail: the training classes grouped by how many training images each has (head: the most)."
@@ -59,16 +58,18 @@ def format_summary(
     lines = [f"{STAGE_TITLES.get(stage, stage + ' accuracy:'):<30}{header}"]
     grouped = False
     for set_name, size in set_sizes.items():
-        if metric_key(stage, set_name, "acc", several) not in scalars:
+        accuracy = metric_key(stage, set_name, ACCURACY, several)
+        if accuracy not in scalars:
             continue
-        lines.append(row(f"{set_name} ({size} classes)", metric_key(stage, set_name, "acc", several)))
+        lines.append(row(f"{set_name} ({size} classes)", accuracy))
         for group in GROUP_ORDER:
-            key = metric_key(stage, set_name, f"acc_{group}", several)
+            key = metric_key(stage, set_name, group_accuracy_metric(group), several)
             if key in scalars:
                 grouped = True
                 lines.append(row(f"  {group}", key))
-    if f"{stage}/hm" in scalars and not math.isnan(scalars[f"{stage}/hm"]):
-        lines.append(row("HM of base and new", f"{stage}/hm"))
+    hm = harmonic_mean_key(stage)
+    if hm in scalars and not math.isnan(scalars[hm]):
+        lines.append(row("HM of base and new", hm))
     if grouped:
         lines.append(GROUPS_EXPLAINED + (NEW_NOT_GROUPED if "new" in set_sizes else ""))
     return "\n".join(lines)

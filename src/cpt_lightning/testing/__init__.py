@@ -1,16 +1,18 @@
-"""Tiny random CLIPs for tests, demos and benchmarks that cannot download real weights."""
+"""Tiny random CLIPs and a quiet CPU trainer, for tests, demos and benchmarks that cannot download real weights.
+
+`testing.clip_tokenizer` builds OpenAI CLIP's BPE tokenizer offline from its vocabulary file.
+"""
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
+from lightning.pytorch import Trainer
 from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerBase
 
-from cpt_lightning.models.clip_tokenizer import build_clip_tokenizer
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 
 def tiny_clip_config(
@@ -79,23 +81,18 @@ def save_random_clip(
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m cpt_lightning.testing --bpe FILE --out DIR [--size tiny|vit-b16]`: a random-weight CLIP
-    directory with the real CLIP tokenizer, for offline tests and smoke runs (`--model.clip_name_or_path DIR`)."""
-    parser = argparse.ArgumentParser(prog="python -m cpt_lightning.testing", description=main.__doc__)
-    parser.add_argument("--bpe", type=Path, required=True, help="OpenAI CLIP's bpe_simple_vocab_16e6.txt.gz")
-    parser.add_argument("--out", type=Path, required=True, help="the directory to write (save_pretrained layout)")
-    parser.add_argument("--size", choices=("tiny", "vit-b16"), default="tiny", help="tiny (32 px) or ViT-B/16")
-    parser.add_argument("--layers", type=int, default=2, help="tiny only: layers of each tower")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as scratch:
-        tokenizer = build_clip_tokenizer(args.bpe, scratch)
-        tiny = args.size == "tiny"
-        config = tiny_clip_config(tokenizer, num_layers=args.layers) if tiny else vit_b16_config(tokenizer)
-        save_random_clip(args.out, tokenizer, config=config)
-    print(f"Wrote a random-weight {args.size} CLIP with the real tokenizer to {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def quiet_trainer(root_dir: str | Path, **overrides: Any) -> Trainer:
+    """A one-CPU `Trainer` that writes nothing but what a test asks for: no logger, progress bar, model
+    summary, checkpoint callback or sanity validation, every file under `root_dir`; `overrides` replace
+    any argument."""
+    arguments = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        default_root_dir=root_dir,
+    )
+    return Trainer(**{**arguments, **overrides})
