@@ -8,7 +8,7 @@ Each command runs in a sandbox copy of the repository layout (configs/ etc. link
 beside it), on the CPU, without W&B credentials, at tiny size: a small random CLIP written by
 `cpt_lightning.testing` for `--model.clip_name_or_path`, a miniature of the data module's layout
 (tests/data/miniatures.py) for its data paths, a tiny checkpoint for `--ckpt_path`, and
-`--trainer.max_steps 2`. `cpt` and `cpt-reproduce` run in-process (a subprocess costs seconds of
+`--trainer.max_steps 1`. `cpt` and `cpt-reproduce` run in-process (a subprocess costs seconds of
 imports each).
 
 A command that needs what this machine lacks carries a trailing marker, which the docs explain
@@ -21,10 +21,10 @@ network must carry the marker: that is checked too.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import inspect
 import io
-import itertools
 import json
 import re
 import runpy
@@ -50,7 +50,7 @@ EVIDENT_NEEDS = {
     "network": re.compile(r"^(pip|make|hf|huggingface-cli|jupyter)\b"),
 }
 TINY_TRAINER = [
-    "--trainer.max_steps", "2", "--trainer.limit_val_batches", "2", "--trainer.limit_test_batches", "2",
+    "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1",
     "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
 ]  # fmt: skip
 
@@ -146,6 +146,7 @@ def sandbox(tmp_path_factory, clip_tokenizer):
     """A repository-shaped folder: configs/, benchmarks/, notebooks/ linked, ../shared beside it, a tiny CLIP
     (12 layers, so IVLP's default prompt depth fits) and a tiny checkpoint of the default prompt learner."""
     from cpt_lightning.cli import main
+    from cpt_lightning.models.frozen_clip import FrozenClip
     from cpt_lightning.testing import save_random_clip, tiny_clip_config
 
     base = tmp_path_factory.mktemp("docs")
@@ -162,7 +163,23 @@ def sandbox(tmp_path_factory, clip_tokenizer):
          "--data.init_args.num_workers", "0", f"--trainer.logger={json.dumps(csv_logger)}", *TINY_TRAINER]
     )  # fmt: skip
     checkpoint = fit.trainer.checkpoint_callback.last_model_path
-    return {"base": base, "repo": repo, "clip": str(clip), "checkpoint": checkpoint, "roots": itertools.count()}
+    # Every command loads this CLIP: read it from disk once, hand each run a copy of the weights.
+    loaded = FrozenClip.from_pretrained(str(clip))
+    return {
+        "base": base, "repo": repo, "clip": str(clip), "checkpoint": checkpoint, "miniatures": {},
+        "loaded_clip": loaded,
+    }  # fmt: skip
+
+
+def _join_placeholders(words: list[str]) -> list[str]:
+    """A `<placeholder with spaces>` (`<run id>`) as one word, as the reader takes it."""
+    joined: list[str] = []
+    for word in words:
+        if joined and joined[-1].count("<") > joined[-1].count(">"):
+            joined[-1] += " " + word
+        else:
+            joined.append(word)
+    return joined
 
 
 def _data_class(args: list[str], cwd: Path) -> str | None:
@@ -206,7 +223,9 @@ def _cpt_args(args: list[str], sandbox: dict, cwd: Path) -> list[str]:
         return out
     if data_class is not None and data_class.startswith("cpt_lightning.data.") and "world" not in data_class:
         name = data_class.rsplit(".", 1)[1]
-        out += write_miniature(name, sandbox["base"] / "data" / f"{name}_{next(sandbox['roots'])}")
+        if name not in sandbox["miniatures"]:  # written once, shared by the commands that read it
+            sandbox["miniatures"][name] = write_miniature(name, sandbox["base"] / "data" / name)
+        out += sandbox["miniatures"][name]
     if data_class is not None and _accepts(data_class, "num_workers"):
         out += ["--data.init_args.num_workers", "0"]
     return [*out, "--model.clip_name_or_path", sandbox["clip"], *TINY_TRAINER]
@@ -229,6 +248,20 @@ def _run_python(args: list[str]) -> int:
     return 0
 
 
+def _load_clip_once(monkeypatch, sandbox: dict) -> None:
+    """`FrozenClip.from_pretrained(<the sandbox CLIP>)` returns a fresh copy of it without reading the disk."""
+    from cpt_lightning.models.frozen_clip import FrozenClip
+
+    loaded, original = sandbox["loaded_clip"], FrozenClip.from_pretrained
+
+    def from_pretrained(name_or_path: str, *args, **kwargs) -> FrozenClip:
+        if name_or_path != sandbox["clip"]:
+            return original(name_or_path, *args, **kwargs)
+        return FrozenClip(copy.deepcopy(loaded.model), loaded.tokenizer, loaded.image_settings)
+
+    monkeypatch.setattr(FrozenClip, "from_pretrained", staticmethod(from_pretrained))
+
+
 def _run_cpt(cpt_main, args: list[str]) -> int:
     cpt_main(args)  # returns the CLI object; a failure raises or exits
     return 0
@@ -247,7 +280,7 @@ def test_a_documented_command_runs(command, sandbox, monkeypatch, tmp_path):
     from cpt_lightning.cli import main as cpt_main
     from cpt_lightning.reproduce.cli import main as reproduce_main
 
-    words = shlex.split(command.text, comments=True)
+    words = _join_placeholders(shlex.split(command.text, comments=True))
     for key in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_BASE_URL"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # no `wandb login`
@@ -259,6 +292,7 @@ def test_a_documented_command_runs(command, sandbox, monkeypatch, tmp_path):
         monkeypatch.setenv(key, value)
     work = sandbox["repo"]
     monkeypatch.chdir(work)
+    _load_clip_once(monkeypatch, sandbox)
     program, args = words[0], words[1:]
     if program == "python" and args[:2] == ["-m", "cpt_lightning.reproduce"]:
         program, args = "cpt-reproduce", args[2:]

@@ -76,7 +76,8 @@ def format_summary(
 
 
 class ResultsSummary(pl.Callback):
-    """Prints `format_summary` after `cpt test` and after a `cpt fit` that validated (rank 0).
+    """Prints `format_summary` after `cpt test` and after a `cpt fit` that validated (rank 0; a fit whose
+    only validation was the sanity check prints nothing).
 
     `zero_shot=True` adds the frozen CLIP's zero-shot accuracy on the same evaluation images and
     classes. For a text-only host the evaluation's own image features are reused, so the column
@@ -91,6 +92,7 @@ class ResultsSummary(pl.Callback):
         self._metrics: nn.ModuleDict | None = None
         self._text_features: dict[str, torch.Tensor] = {}
         self._zero_shot_scalars: dict[str, dict[str, float]] = {}
+        self._validated = False  # a full validation epoch (not the sanity check) ran in this fit
 
     # ---- the zero-shot column ---------------------------------------------------------------------
     def _collects(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> bool:
@@ -145,6 +147,10 @@ class ResultsSummary(pl.Callback):
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         self._finish(pl_module, "val")
+        self._validated = self._validated or not trainer.sanity_checking
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._validated = False
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
         self._finish(pl_module, "test")
@@ -170,6 +176,6 @@ class ResultsSummary(pl.Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        text = self.summary(pl_module, "val")
+        text = self.summary(pl_module, "val") if self._validated else None
         if text is not None:
             print(text)
