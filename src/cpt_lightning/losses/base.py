@@ -15,7 +15,9 @@ class LossInputs:
     Features are L2-normalised. `text_features` holds one prompt-tuned
     prototype per *training* class; `frozen_text_features` the zero-shot
     ones (`t0`); `cluster_ids[k]` is class k's cluster in the
-    cluster-invariant space, or None before the cluster callback ran.
+    cluster-invariant space, or None before the cluster callback ran;
+    `class_counts[k]` the number of training images of class k (the long-tail
+    terms' prior), or None when the data module does not know it.
     """
 
     logits: torch.Tensor  # [B, K]
@@ -24,6 +26,7 @@ class LossInputs:
     text_features: torch.Tensor  # [K, D]
     frozen_text_features: torch.Tensor | None = None  # [K, D]
     cluster_ids: torch.Tensor | None = None  # [K], long
+    class_counts: torch.Tensor | None = None  # [K]
 
 
 class LossTerm(nn.Module):
@@ -31,13 +34,15 @@ class LossTerm(nn.Module):
 
     Subclasses set `name` (the key it is logged under, `train/loss_<name>`)
     and implement `forward(inputs) -> scalar`. A term that needs the cluster
-    assignment or the frozen features says so with `needs_clusters` /
-    `needs_frozen_text`, so the module can fail early with a clear error.
+    assignment, the frozen features or the training class counts says so with
+    `needs_clusters` / `needs_frozen_text` / `needs_class_counts`, so the
+    module can fail early with a clear error.
     """
 
     name: str = "term"
     needs_clusters: bool = False
     needs_frozen_text: bool = False
+    needs_class_counts: bool = False
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()
