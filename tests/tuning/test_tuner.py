@@ -125,6 +125,24 @@ def test_tuning_seeds_that_the_study_reports_are_refused_before_any_fit(tmp_path
                   "--protocol", str(protocol)])  # fmt: skip
 
 
+@pytest.mark.slow
+def test_pruned_trials_stop_early_are_recorded_and_all_pruned_is_an_error(tiny_clip_dir, tmp_path, monkeypatch):
+    import optuna
+
+    # A pruner that prunes every trial at its first report (no HM reaches 101 %).
+    monkeypatch.setattr(optuna.pruners, "MedianPruner", lambda **_: optuna.pruners.ThresholdPruner(lower=101.0))
+    run = _run_config(tmp_path, tiny_clip_dir)
+    setup = TuningSetup(run_configs=[str(run)], trials=2, data_seeds=[1001], study_seeds=[1])
+    space = _space(tmp_path, "coop")
+    space.params["epochs"].low, space.params["epochs"].high = 2, 3
+    with threadpool_limits(1), pytest.raises(RuntimeError, match="every one of the 2 trials"):
+        tune_method(space, setup, tmp_path / "out")
+    trials = json.loads((tmp_path / "out" / "coop.trials.json").read_text())["trials"]
+    assert [trial["state"] for trial in trials] == ["PRUNED", "PRUNED"]
+    assert all(list(trial["intermediate"]) == ["0"] for trial in trials)  # stopped after epoch 0 of >= 2
+    assert not (tmp_path / "out" / "coop.yaml").exists()
+
+
 class _Trial:
     def __init__(self, prune_at: int) -> None:
         self.reported: list[tuple[int, float]] = []
@@ -148,6 +166,7 @@ def test_pruning_reports_each_epochs_validation_hm_and_stops_when_told():
     pruning = ValidationHMPruning(trial)
     first, second = _Trainer(0, 0.25), _Trainer(1, 0.5)
     pruning.on_validation_end(first, None)
-    assert trial.reported == [(0, 0.25)] and not first.should_stop and not pruning.pruned
+    assert trial.reported == [(0, 25.0)] and not first.should_stop and not pruning.pruned
     pruning.on_validation_end(second, None)
-    assert trial.reported == [(0, 0.25), (1, 0.5)] and second.should_stop and pruning.pruned
+    assert trial.reported == [(0, 25.0), (1, 50.0)] and second.should_stop and pruning.pruned
+    assert pruning.last_epoch == 1

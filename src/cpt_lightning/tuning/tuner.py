@@ -76,16 +76,19 @@ def check_tuning_seeds(data_seeds: list[int], study_seeds: list[int]) -> None:
 
 
 class ValidationHMPruning(pl.Callback):
-    """Reports each epoch's validation HM to the trial and stops the fit when the pruner says so."""
+    """Reports each epoch's validation HM (percent, like the objective) to the trial and stops the fit
+    when the pruner says so."""
 
     def __init__(self, trial) -> None:
         self.trial = trial
         self.pruned = False
+        self.last_epoch: int | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or HM_KEY not in trainer.callback_metrics:
             return
-        self.trial.report(float(trainer.callback_metrics[HM_KEY]), step=trainer.current_epoch)
+        self.last_epoch = trainer.current_epoch
+        self.trial.report(100.0 * float(trainer.callback_metrics[HM_KEY]), step=trainer.current_epoch)
         if self.trial.should_prune():
             self.pruned = True
             trainer.should_stop = True
@@ -165,7 +168,7 @@ def tune_method(space: SearchSpace, setup: TuningSetup, out_dir: Path, command: 
             )
             if pruning.pruned:
                 trial.set_user_attr("seconds", time.perf_counter() - started)
-                raise optuna.TrialPruned(f"validation HM {scores[-1]:.2f} at epoch {trial.last_step}")
+                raise optuna.TrialPruned(f"validation HM {scores[-1]:.2f} at epoch {pruning.last_epoch}")
         trial.set_user_attr("val_hm_per_run", scores)
         trial.set_user_attr("seconds", time.perf_counter() - started)
         return sum(scores) / len(scores)
@@ -188,9 +191,8 @@ def tune_method(space: SearchSpace, setup: TuningSetup, out_dir: Path, command: 
         }
         for trial in study.trials
     ]
-    best = study.best_trial
-    preset_path = out_dir / f"{space.method}.yaml"
-    write_tuned_preset(preset_path, space.config_for(preset, best.params), space, setup, best.number, command)
+    completed = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
+    best = max(completed, key=lambda trial: trial.value) if completed else None
     summary = {
         "method": space.method,
         "search_space": space.source,
@@ -202,12 +204,20 @@ def tune_method(space: SearchSpace, setup: TuningSetup, out_dir: Path, command: 
         "data_seeds": setup.data_seeds,
         "study_seeds_avoided": setup.study_seeds,
         "objective": f"mean last-epoch {HM_KEY} (percent) over run configs x data seeds",
-        "best": {"number": best.number, "value": best.value, "params": best.params},
+        "best": None if best is None else {"number": best.number, "value": best.value, "params": best.params},
         "trials": records,
         "command": command,
     }
     with atomic_write(out_dir / f"{space.method}.trials.json", "w") as stream:
         json.dump(summary, stream, indent=2, sort_keys=True)
+    if best is None:
+        raise RuntimeError(
+            f"cpt-tune: every one of the {setup.trials} trials of {space.method!r} was pruned, so there is no "
+            f"tuned preset; see {out_dir / (space.method + '.trials.json')}. Raise --trials or the pruner's "
+            "start-up trials (TuningSetup.pruner_startup_trials)."
+        )
+    preset_path = out_dir / f"{space.method}.yaml"
+    write_tuned_preset(preset_path, space.config_for(preset, best.params), space, setup, best.number, command)
     return TuningResult(space.method, records, dict(best.params), float(best.value), preset_path)
 
 
