@@ -85,7 +85,9 @@ class CPTModule(LightningModule):
                 f"class_counts must hold one positive training count per class ({len(classnames)}); got "
                 f"{list(class_counts)}. Link it from the data module or drop classes without images."
             )
-        self.save_hyperparameters(ignore=["loss_terms"])
+        # The counts only feed training losses (not checkpointed either), and a checkpoint loaded for
+        # other classes (`load_from_checkpoint(path, classnames=other)`) must not inherit them.
+        self.save_hyperparameters(ignore=["loss_terms", "class_counts"])
         self.classnames = list(classnames)
         self.class_groups = list(class_groups) if class_groups is not None else None
         self.templates = list(templates) if templates else list(DEFAULT_TEMPLATES)
