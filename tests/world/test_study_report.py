@@ -16,7 +16,7 @@ def _run(out: Path, protocol: str, setting: str, dataset: str, method: str, seed
     spec = {
         "protocol": protocol, "setting": setting, "dataset": dataset, "method": method, "seed": seed,
         "fit": method != "zeroshot", "configs": [["--config", f"configs/world/{dataset}.yaml"],
-                                                 ["--config", f"configs/tuned/world/{method}.yaml"]],
+                                                 ["--config", str(out.parent / f"{method}.yaml")]],
         "overrides": {}, "transfer": {},
     }  # fmt: skip
     metrics = {"test/base/acc": hm / 100, "test/new/acc": hm / 100, "test/hm": hm / 100}
@@ -29,6 +29,8 @@ def _run(out: Path, protocol: str, setting: str, dataset: str, method: str, seed
 
 def _study(tmp_path: Path) -> tuple[Path, Path]:
     main, clusters = tmp_path / "world-main", tmp_path / "world-ablation-clusters"
+    for method in ("coop", "cpt"):  # what the runs' specs name: tuned presets (cpt-tune's first line)
+        (tmp_path / f"{method}.yaml").write_text("# Tuned preset of method 'x', written by cpt-tune (...)\n")
     # cpt - coop per seed on HM: +2 +3 +4 (mean 3, std 1); on the tail: +5 +5 +6.
     per_method = {"zeroshot": ([50, 50, 50], [40, 40, 40]), "coop": ([60, 61, 62], [45, 46, 47]),
                   "cpt": ([62, 64, 66], [50, 51, 53])}  # fmt: skip
@@ -84,3 +86,5 @@ def test_facts_lines_show_chance_multiples():
                           "clusters": [{"S": 16, "clusters": 4, "largest": 12, "margin": 0.25}]}}  # fmt: skip
     lines = facts_lines(facts, {"sketches": {"base": 50.0, "new": 31.25}})
     assert lines[-1] == "| sketches | 32 | 32 | 128 | 9.5 | 4 (12), +0.250 | 50.00 | 31.25 | 10.0x |"
+    facts["sketches"]["clusters"][0]["margin"] = float("nan")  # one cluster: no between-cluster pairs
+    assert "| 4 (12), n/a (one cluster) | not run | not run | not run |" in facts_lines(facts, {})[-1]

@@ -77,8 +77,8 @@ def main_claims(main: Scores) -> list[Claim]:
                         _pairs(main, LONG_TAIL, "cpt_la", ["coop_la"], ["HM", "tail"])))  # fmt: skip
     claims.append(Claim(
         "A global ETF flattens CLIP's semantic hierarchy and the cluster-local terms do not",
-        note="the runs' results hold accuracies and prototype-shape metrics, not the hierarchy margin after "
-        "training; measure it from the runs' prompts.ckpt (docs/results-world.md names the command when added)",
+        note="the runs record accuracies and prototype-shape metrics, not the hierarchy margin of the tuned "
+        "prototypes; it needs the runs' prompts.ckpt, which this report does not read",
     ))  # fmt: skip
     return claims
 

@@ -70,6 +70,10 @@ def dataset_facts(run_config: str) -> dict[str, Any]:
     }
 
 
+def _margin(value: float) -> str:
+    return "n/a (one cluster)" if value != value else f"{value:+.3f}"
+
+
 def facts_lines(facts: dict[str, dict[str, Any]], zero_shot: dict[str, dict[str, float]]) -> list[str]:
     """Markdown: per dataset K, D, the Gram's effective rank, clusters and margin per S, zero-shot accuracy.
 
@@ -83,7 +87,7 @@ def facts_lines(facts: dict[str, dict[str, Any]], zero_shot: dict[str, dict[str,
         by_size = {row["S"]: row for row in fact["clusters"]}
         cells = [name, str(fact["base_classes"]), str(fact["new_classes"]), str(fact["dim"])]
         cells.append(f"{fact['effective_rank']:.1f}")
-        cells += [f"{by_size[s]['clusters']} ({by_size[s]['largest']}), {by_size[s]['margin']:+.3f}" for s in sizes]
+        cells += [f"{by_size[s]['clusters']} ({by_size[s]['largest']}), {_margin(by_size[s]['margin'])}" for s in sizes]
         scores = zero_shot.get(name, {})
         chance = 100.0 / fact["new_classes"] if fact["new_classes"] else float("nan")
         cells += [f"{scores['base']:.2f}" if "base" in scores else "not run"]

@@ -30,6 +30,7 @@ from cpt_lightning.world.facts import dataset_facts, facts_lines
 BASE_GAIN_POINTS = 5.0  # CoOp over zero-shot on base classes at tau = 1
 TAIL_GAP_POINTS = 10.0  # CoOp's head-third minus tail-third accuracy at tau = 0.06
 REPRODUCTION_POINTS = 3.0  # a from-scratch pretraining's mean zero-shot top-1 vs the shipped model's
+TUNED_MARKER = "written by cpt-tune"  # the first line of every tuned preset (tuning.tuner.write_tuned_preset)
 STUDY_COMMAND = "cpt-reproduce configs/study/main.yaml --out outputs/world-study --in-process"
 
 
@@ -139,15 +140,16 @@ def paired_lines(results: list[dict]) -> list[str]:
     return lines
 
 
+def _written_by_cpt_tune(file: str) -> bool:
+    path = Path(file)
+    return path.is_file() and TUNED_MARKER in path.read_text().partition("\n")[0]
+
+
 def _describe(results: list[dict]) -> str:
     seeds = sorted({r["spec"]["seed"] for r in results})
     trained = [r["spec"] for r in results if r["spec"]["fit"]]
-    tuned = bool(trained) and all(any("configs/tuned/" in file for _, file in spec["configs"]) for spec in trained)
-    settings = (
-        "tuned presets (configs/tuned/, written by cpt-tune on validation HM)"
-        if tuned
-        else ("the presets' defaults (untuned)")
-    )
+    tuned = bool(trained) and all(any(_written_by_cpt_tune(f) for _, f in spec["configs"]) for spec in trained)
+    settings = "tuned presets (written by cpt-tune on validation HM)" if tuned else ("the presets' defaults (untuned)")
     return f"Seeds {' '.join(map(str, seeds))}; method settings: {settings}."
 
 
@@ -190,7 +192,11 @@ def render_report(
         "",
     ]
     if facts:
-        zero_shot = {r.dataset: r.mean for r in rows if r.method == "zeroshot" and r.setting == "tau=1"}
+        # Zero-shot CLIP does not train: its base and new accuracy are the same at every tau.
+        zero_shot: dict[str, dict[str, float]] = {}
+        for row in sorted(rows, key=lambda r: r.setting != "tau=1"):
+            if row.method == "zeroshot":
+                zero_shot.setdefault(row.dataset, row.mean)
         note = "Frozen prototypes `t0` of the base classes; margin = mean cosine within a cosine cluster minus between."
         header += ["## World facts", "", note, "", *facts_lines(facts, zero_shot), ""]
     header += ["## Checks", "", *acceptance_checks(rows), ""]
