@@ -2,7 +2,7 @@
 
     python -m cpt_lightning.world.report outputs/world-study/world-main \
         --ablation outputs/world-study/world-ablation-clusters outputs/world-study/world-ablation-terms \
-        --facts --pretraining outputs/world-clip-repro --out docs/results-world.md
+        --facts --geometry --pretraining outputs/world-clip-repro --out docs/results-world.md
 
 Every number in the file comes from the runs' `results.json` (the reproduce runner's output), through
 the same `summarise` that writes the runner's own table, from the `pretraining_summary.json` of the
@@ -22,10 +22,11 @@ from datetime import date
 from pathlib import Path
 
 from cpt_lightning.reproduce.claims import BASELINES, ablation_claims, claims_lines, main_claims
-from cpt_lightning.reproduce.paired import PAIRED_HEADER, paired_difference, paired_row, per_run_scores
+from cpt_lightning.reproduce.paired import PAIRED_HEADER, Scores, paired_difference, paired_row, per_run_scores
 from cpt_lightning.reproduce.table import AVERAGE, Row, load_results, markdown, summarise
 from cpt_lightning.world.checkpoint import world_clip_path
 from cpt_lightning.world.facts import dataset_facts, facts_lines
+from cpt_lightning.world.trained_geometry import geometry_lines, study_geometry
 
 BASE_GAIN_POINTS = 5.0  # CoOp over zero-shot on base classes at tau = 1
 TAIL_GAP_POINTS = 10.0  # CoOp's head-third minus tail-third accuracy at tau = 0.06
@@ -158,9 +159,11 @@ def render_report(
     pretraining_dir: Path | None = None,
     ablation_dirs: list[Path] | None = None,
     facts: dict[str, dict] | None = None,
+    geometry: Scores | None = None,
 ) -> str:
     """The whole Markdown document for the finished runs under `study_dirs` (and `ablation_dirs`; a
-    pretraining reproduction in `pretraining_dir`, compared with the shipped model; world `facts`)."""
+    pretraining reproduction in `pretraining_dir`, compared with the shipped model; world `facts`;
+    the tuned prototypes' `geometry` from `trained_geometry.study_geometry`)."""
     results = [result for study_dir in study_dirs for result in load_results(study_dir)]
     if not results:
         raise FileNotFoundError(f"No results.json under {study_dirs}; run `{STUDY_COMMAND}` first.")
@@ -206,7 +209,10 @@ def render_report(
         by_name = {path.name: per_run_scores(found) for path, found in ablations.items()}
         clusters = next((s for name, s in by_name.items() if "clusters" in name), None)
         terms = next((s for name, s in by_name.items() if "terms" in name), None)
-        claims = main_claims(per_run_scores(results)) + ablation_claims(clusters, terms)
+        claims = main_claims(per_run_scores(results), geometry) + ablation_claims(clusters, terms)
+        if geometry is not None:
+            note = "Tuned and frozen prototypes of the training classes under each run's own clusters (prompts.ckpt)."
+            header += ["## The hierarchy after training", "", note, "", *geometry_lines(geometry), ""]
         header += ["## Claims", "", *claims_lines(claims), ""]
     for path, found in ablations.items():
         header += [f"## Ablation: {path.name}", "", markdown(summarise(found)) if found else "No finished runs.", ""]
@@ -235,10 +241,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--ablation", type=Path, nargs="*", default=[], help="ablation protocol output folders")
     parser.add_argument("--facts", action="store_true", help="add the world facts of the runs' datasets")
+    parser.add_argument("--geometry", action="store_true", help="measure the hierarchy in the runs' prompts.ckpt")
     parser.add_argument("--out", type=Path, default=Path("docs/results-world.md"))
     args = parser.parse_args(argv)
     facts = study_facts(args.study_dirs) if args.facts else None
-    args.out.write_text(render_report(args.study_dirs, args.pretraining, args.ablation, facts))
+    geometry = None
+    if args.geometry:
+        geometry = {key: value for path in args.study_dirs for key, value in study_geometry(path).items()}
+    args.out.write_text(render_report(args.study_dirs, args.pretraining, args.ablation, facts, geometry))
     print(f"Wrote {args.out}")
 
 
