@@ -28,9 +28,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
 from cpt_lightning.cli import main as cpt_main  # noqa: E402
+from cpt_lightning.clustering.etf import etf_deviation_per_cluster  # noqa: E402
 from cpt_lightning.clustering.layout import ClusterLayout  # noqa: E402
 from cpt_lightning.losses import LossInputs  # noqa: E402
-from cpt_lightning.losses.etf_separation import etf_deviation_per_cluster  # noqa: E402
 
 CE = {"class_path": "cpt_lightning.losses.CrossEntropyTerm"}
 
@@ -57,7 +57,7 @@ def objectives() -> dict[str, list[dict]]:
 
 def cluster_geometry(text: torch.Tensor, cluster_ids: torch.Tensor) -> dict[str, float]:
     """Centred ETF deviation; mean centred cosine minus its target; coefficient of variation of centred norms."""
-    layout = ClusterLayout.for_assignment(cluster_ids)
+    layout = ClusterLayout.from_ids(cluster_ids)
     grouped = layout.gather(text.float())
     centred = (grouped - layout.grouped_means(grouped).unsqueeze(1)) * layout.slot_mask_as(grouped.dtype)
     units = F.normalize(centred, dim=-1) * layout.slot_mask_as(grouped.dtype)
@@ -71,8 +71,8 @@ def cluster_geometry(text: torch.Tensor, cluster_ids: torch.Tensor) -> dict[str,
     norm_mean = norms.sum(1) / sizes
     norm_var = ((norms - norm_mean.unsqueeze(1)).square() * slots).sum(1) / sizes
     return {
-        "etf_deviation_centred": float(etf_deviation_per_cluster(text, cluster_ids, True).mean()),
-        "etf_deviation_uncentred": float(etf_deviation_per_cluster(text, cluster_ids, False).mean()),
+        "etf_deviation_centred": float(etf_deviation_per_cluster(text, layout, True).mean()),
+        "etf_deviation_uncentred": float(etf_deviation_per_cluster(text, layout, False).mean()),
         "mean_centred_cos_minus_target": float((mean_cos - target)[keep].abs().mean()),
         "centred_norm_cv": float((norm_var.sqrt() / norm_mean)[keep].mean()),
         "centred_norm_mean": float(norm_mean[keep].mean()),
@@ -96,7 +96,7 @@ class TermProbe(Callback):
             inputs = LossInputs(
                 logits=module.logits(image, text), labels=labels, image_features=image, text_features=text,
                 frozen_text_features=module.frozen_text_features if module.frozen_text_features.numel() else None,
-                cluster_ids=module.cluster_ids, class_counts=None,
+                cluster_ids=module.cluster_ids, clusters=module.cluster_layout, class_counts=None,
             )  # fmt: skip
             grads, row = {}, {"step": trainer.global_step}
             for name, term in module.loss.terms.items():

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cpt_lightning.world.facts import effective_rank, facts_lines, hierarchy_margin
-from cpt_lightning.world.report import render_report
+from cpt_lightning.tools.world_facts import effective_rank, facts_lines, hierarchy_margin
+from cpt_lightning.tools.world_report import render_report
 
 
 def _run(out: Path, protocol: str, setting: str, dataset: str, method: str, seed: int, hm: float, tail: float):

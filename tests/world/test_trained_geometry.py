@@ -14,8 +14,8 @@ from cpt_lightning.callbacks import ClusterAssignmentCallback
 from cpt_lightning.data.generated import GeneratedDataModule
 from cpt_lightning.models import CPTModule
 from cpt_lightning.reproduce.claims import NOT_MEASURABLE, main_claims
-from cpt_lightning.world.facts import effective_rank, hierarchy_margin
-from cpt_lightning.world.trained_geometry import geometry_lines, study_geometry
+from cpt_lightning.tools.world_facts import effective_rank, hierarchy_margin
+from cpt_lightning.tools.world_trained_geometry import geometry_lines, study_geometry
 
 pytestmark = pytest.mark.model
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from cpt_lightning.clustering.etf import etf_deviation_per_cluster
 from cpt_lightning.clustering.layout import ClusterLayout
-from cpt_lightning.losses.etf_separation import etf_deviation_per_cluster, simplex_residual_per_cluster
+from cpt_lightning.losses.etf_separation import simplex_residual_per_cluster
 from cpt_lightning.losses.rotation_stabilization import procrustes_residual_per_cluster
 
 TRACE_FILE = "nc_geometry.tsv"
@@ -62,12 +63,12 @@ class NCGeometryTrace(pl.Callback):
     @staticmethod
     def measure(text: torch.Tensor, frozen: torch.Tensor, cluster_ids: torch.Tensor) -> list[dict[str, float]]:
         """One row per cluster of size >= 2: its id, size and the three geometry values."""
-        layout = ClusterLayout.for_assignment(cluster_ids.to(text.device))
+        layout = ClusterLayout.from_ids(cluster_ids.to(text.device))
         keep = layout.multi_member_clusters
         ids = torch.unique(cluster_ids.cpu())[keep.cpu()].tolist()
-        etf = etf_deviation_per_cluster(text, cluster_ids, centred=True).tolist()
-        simplex = simplex_residual_per_cluster(text, cluster_ids).tolist()
-        procrustes, sizes = procrustes_residual_per_cluster(text, frozen.to(text.device), cluster_ids)
+        etf = etf_deviation_per_cluster(text, layout, centred=True).tolist()
+        simplex = simplex_residual_per_cluster(text, layout).tolist()
+        procrustes, sizes = procrustes_residual_per_cluster(text, frozen.to(text.device), layout)
         return [
             {"cluster": c, "size": n, "etf_deviation": e, "simplex_residual": s, "procrustes_residual": p}
             for c, n, e, s, p in zip(ids, sizes.tolist(), etf, simplex, procrustes.tolist(), strict=True)

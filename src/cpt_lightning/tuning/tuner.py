@@ -19,11 +19,11 @@ import lightning.pytorch as pl
 import yaml
 
 from cpt_lightning.atomic_write import atomic_write
+from cpt_lightning.metrics.keys import BASE_TO_NEW_SETS, harmonic_mean_key
 from cpt_lightning.reproduce.runs import TRAINING_SEED_KEY
 from cpt_lightning.tuning.search_space import SearchSpace
 
-HM_KEY = "val/hm"
-BASE_TO_NEW = ("base", "new")
+HM_KEY = harmonic_mean_key("val")
 
 
 def require_optuna():
@@ -117,10 +117,10 @@ def fit_validation_hm(
 
     cli = main(_cli_args(run_config, trial_config, seed, run_dir, setup), run=False)
     eval_sets = set(getattr(cli.datamodule, "eval_classnames", {}) or {})
-    if not set(BASE_TO_NEW) <= eval_sets:
+    if not set(BASE_TO_NEW_SETS) <= eval_sets:
         raise ValueError(
             f"{run_config}: cpt-tune scores validation HM, which needs base-to-new evaluation sets "
-            f"{BASE_TO_NEW}; the data module has {sorted(eval_sets)}. Set `data.init_args.subsample: base_to_new`."
+            f"{BASE_TO_NEW_SETS}; the data module has {sorted(eval_sets)}. Set `data.init_args.subsample: base_to_new`."
         )
     if pruning is not None:
         cli.trainer.callbacks.append(pruning)

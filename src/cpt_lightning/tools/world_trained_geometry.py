@@ -2,8 +2,8 @@
 
 For every finished trained run with its `prompts.ckpt` (the reproduce runner saves it), the tuned
 prototypes of the training classes are compared with the frozen ones under the run's own cluster
-assignment (stored in the checkpoint): the hierarchy margin (`facts.hierarchy_margin`) and the
-effective rank of the prototype Gram (`facts.effective_rank`). A global ETF pushes every pair of
+assignment (stored in the checkpoint): the hierarchy margin (`world_facts.hierarchy_margin`) and the
+effective rank of the prototype Gram (`world_facts.effective_rank`). A global ETF pushes every pair of
 prototypes to the same cosine, so it drives the margin towards 0; a cluster-local one should not.
 """
 
@@ -17,7 +17,7 @@ import torch
 
 from cpt_lightning.reproduce.paired import Scores
 from cpt_lightning.reproduce.runs import RESULTS_FILE
-from cpt_lightning.world.facts import effective_rank, hierarchy_margin
+from cpt_lightning.tools.world_facts import effective_rank, hierarchy_margin
 
 CHECKPOINT = "prompts.ckpt"
 GEOMETRY_COLUMNS = ("margin", "margin_frozen", "erank", "erank_frozen")
