@@ -63,6 +63,20 @@ def test_simplex_target_matches_scipy_procrustes_per_cluster():
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=1e-6)
 
 
+def test_simplex_target_of_a_cluster_larger_than_the_dimension_is_measured_in_r_n():
+    # 5 prototypes in 2-D cannot form a 5-simplex: compare in R^5 against scipy on the zero-padded units.
+    text = F.normalize(torch.randn(5, 2, generator=torch.Generator().manual_seed(7)), dim=-1)
+    members = text.double().numpy()
+    units = members - members.mean(0)
+    units /= np.linalg.norm(units, axis=1, keepdims=True)
+    units = np.pad(units, ((0, 0), (0, 3)))
+    simplex = (np.eye(5) - 1 / 5) / np.sqrt(4 / 5)
+    rotation, _ = orthogonal_procrustes(simplex, units)
+    expected = np.sum((units - simplex @ rotation) ** 2) / 5
+    got = simplex_residual_per_cluster(text, torch.zeros(5, dtype=torch.long))
+    assert got.item() == pytest.approx(expected, rel=1e-4) and got.item() > 0.1
+
+
 def test_simplex_target_is_rotation_invariant_and_a_gradient_step_lowers_it():
     generator = torch.Generator().manual_seed(3)
     text = F.normalize(torch.randn(9, 12, generator=generator), dim=-1).requires_grad_(True)

@@ -24,7 +24,7 @@ def test_main_protocol_has_every_method_three_taus_five_seeds_and_three_datasets
     assert 1001 not in protocol.seeds  # cpt-tune's default tuning seed
     for name, spec in protocol.methods.items():
         if spec.fit:  # trained methods use their tuned preset
-            assert spec.configs == [f"configs/tuned/world/{name}.yaml"]
+            assert spec.configs == [f"configs/tuned/world2/{name}.yaml"]
 
 
 def test_ablations_vary_one_factor_from_the_default():

@@ -72,13 +72,16 @@ def simplex_residual_per_cluster(
     (`simplex_vertices`) and `R_C` its best rotation onto `U_C` (orthogonal Procrustes, detached, as in
     rotation stabilisation). Unlike the pairwise-cosine loss, whose centred form already has the
     simplex's *mean* cosine whenever the centred norms are equal, this target pins every vertex, and
-    its gradient is linear in the deviation rather than quadratic in the cosine error.
+    its gradient is linear in the deviation rather than quadratic in the cosine error. A cluster
+    with more members than dimensions + 1 cannot be a simplex in feature space: its prototypes are
+    then compared in `R^n` (zero-padded), so the residual is its distance to the nearest simplex there.
     """
     features = text_features.float()
     layout = _layout(features, clusters)
     grouped = layout.gather(features)
     slots = layout.slot_mask_as(grouped.dtype)
     units = F.normalize(grouped - layout.grouped_means(grouped).unsqueeze(1), dim=-1) * slots
+    units = F.pad(units, (0, max(0, grouped.shape[1] - units.shape[-1])))
     targets = torch.zeros_like(units)
     for n in torch.unique(layout.sizes).tolist():
         if n >= 2:
