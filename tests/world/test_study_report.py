@@ -88,3 +88,23 @@ def test_facts_lines_show_chance_multiples():
     assert lines[-1] == "| sketches | 32 | 32 | 128 | 9.5 | 4 (12), +0.250 | 50.00 | 31.25 | 10.0x |"
     facts["sketches"]["clusters"][0]["margin"] = float("nan")  # one cluster: no between-cluster pairs
     assert "| 4 (12), n/a (one cluster) | not run | not run | not run |" in facts_lines(facts, {})[-1]
+
+
+@pytest.mark.slow
+def test_dataset_facts_of_the_shipped_world():
+    import json as json_module
+    import math
+
+    from cpt_lightning.tools.world_facts import dataset_facts
+    from cpt_lightning.world import WorldDataset
+    from cpt_lightning.world.checkpoint import world_clip_path
+
+    repo = Path(__file__).resolve().parents[2]
+    facts = dataset_facts(str(repo / "configs" / "world" / "sketches.yaml"))
+    classes = len(WorldDataset("sketches").classnames)
+    assert facts["base_classes"] == math.ceil(classes / 2) and facts["new_classes"] == classes // 2
+    assert facts["dim"] == json_module.loads((world_clip_path() / "config.json").read_text())["projection_dim"]
+    assert 1.0 <= facts["effective_rank"] <= facts["base_classes"]
+    for row in facts["clusters"]:
+        # At most S classes per cluster, so at least ceil(K / S) clusters.
+        assert row["largest"] <= row["S"] and row["clusters"] >= math.ceil(facts["base_classes"] / row["S"])
