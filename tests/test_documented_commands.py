@@ -1,8 +1,9 @@
 """Every shell command in README.md, docs/*.md and the header comments of configs/**/*.yaml runs.
 
-The commands are extracted, not listed here: a ```bash / ```sh block line (backslash continuations
-joined) or a config header comment line indented under `#` (`#   cpt fit ...`) that starts with a
-program. Lines that start with `--` are flag fragments, not commands.
+The commands are extracted, not listed here: a line of a ```bash / ```sh / ```shell block (backslash
+continuations joined) or a config header comment line indented under `#` (`#   cpt fit ...`) that
+starts with a program (the package's console scripts, python, make, pip, ...). Lines that start with
+`--` are flag fragments, and an unlabelled ``` block is a template (`<your-benchmark>`), not a command.
 
 Each command runs in a sandbox copy of the repository layout (configs/ etc. linked, `../shared`
 beside it), on the CPU, without W&B credentials, at tiny size: a small random CLIP written by
@@ -41,7 +42,17 @@ from tests.data.miniatures import write_miniature
 
 pytestmark = pytest.mark.slow
 
-PROGRAMS = ("cpt", "cpt-reproduce", "python", "make", "pip", "hf", "huggingface-cli", "torchrun", "srun", "jupyter")
+
+
+def _console_scripts() -> dict[str, str]:
+    """The package's console scripts (`[project.scripts]` of pyproject.toml): name -> `module:function`."""
+    text = (REPO_ROOT / "pyproject.toml").read_text()
+    section = text.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    return dict(re.findall(r'^([\w-]+)\s*=\s*"([\w.:]+)"', section, flags=re.M))
+
+
+SCRIPTS = _console_scripts()
+PROGRAMS = (*SCRIPTS, "python", "make", "pip", "hf", "huggingface-cli", "torchrun", "srun", "jupyter")
 MARKER = re.compile(r"#\s*needs:\s*([a-z, ]+)\s*$")
 KNOWN_NEEDS = {"gpu", "network", "time"}
 # What a command that needs a GPU or the network looks like; such a command must say so.
@@ -262,6 +273,17 @@ def _load_clip_once(monkeypatch, sandbox: dict) -> None:
     monkeypatch.setattr(FrozenClip, "from_pretrained", staticmethod(from_pretrained))
 
 
+def _run_console_script(entry: str, program: str, args: list[str]) -> int:
+    """Another console script of the package, in this process, as its entry point sees a command line."""
+    module, function = entry.split(":")
+    argv = sys.argv
+    sys.argv = [program, *args]
+    try:
+        return _exit_code(getattr(importlib.import_module(module), function))
+    finally:
+        sys.argv = argv
+
+
 def _run_cpt(cpt_main, args: list[str]) -> int:
     cpt_main(args)  # returns the CLI object; a failure raises or exits
     return 0
@@ -310,6 +332,8 @@ def test_a_documented_command_runs(command, sandbox, monkeypatch, tmp_path):
     elif program == "python":
         with contextlib.redirect_stdout(io.StringIO()):
             code = _run_python(args)
+    elif program in SCRIPTS:
+        code = _run_console_script(SCRIPTS[program], program, args)
     else:
         pytest.fail(f"{command}: no way to run `{program}` here; if it needs a GPU or the network, mark it")
     assert code == 0, f"{command} exited with {code}"

@@ -66,7 +66,8 @@ def load_results(out_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted(out_dir.rglob(RESULTS_FILE))]
 
 
-def _column_values(metrics: dict[str, float]) -> dict[str, float]:
+def column_values(metrics: dict[str, float]) -> dict[str, float]:
+    """The table's columns (percent) that a run's test metrics hold."""
     values = {}
     for column, keys in COLUMNS.items():
         present = [key for key in keys if key in metrics]
@@ -91,7 +92,7 @@ def summarise(results: list[dict[str, Any]]) -> list[Row]:
         spec = result["spec"]
         for tested, metrics in result["tests"].items():
             dataset = tested if tested == spec["dataset"] else f"{spec['dataset']}{TRANSFER_ARROW}{tested}"
-            per_seed[(spec["setting"], dataset, spec["method"])][spec["seed"]] = _column_values(metrics)
+            per_seed[(spec["setting"], dataset, spec["method"])][spec["seed"]] = column_values(metrics)
     rows = []
     for (setting, dataset, method), by_seed in per_seed.items():
         columns = {column for values in by_seed.values() for column in values}
