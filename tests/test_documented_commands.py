@@ -14,9 +14,8 @@ imports each).
 
 A command that needs what this machine lacks carries a trailing marker, which the docs explain
 (README "Offline set-up"): `# needs: gpu`, `# needs: network`, or `# needs: time` (a full-size
-study or measurement). Marked commands are not run, except that a marked `cpt-reproduce` study is
-planned with `--dry-run` (its configs must resolve). Commands that evidently need a GPU or the
-network must carry the marker: that is checked too.
+study or measurement, or one that needs an earlier step's outputs). Marked commands are not run.
+Commands that evidently need a GPU or the network must carry the marker: that is checked too.
 """
 
 from __future__ import annotations
@@ -322,9 +321,7 @@ def test_a_documented_command_runs(command, sandbox, monkeypatch, tmp_path):
         program, args = "cpt", args[2:]
 
     if command.needs:
-        if program != "cpt-reproduce":
-            pytest.skip(f"needs {', '.join(sorted(command.needs))}")
-        args = [*args, "--dry-run"]  # the study is planned: its protocol and configs must resolve
+        pytest.skip(f"needs {', '.join(sorted(command.needs))}")
     if program == "cpt":
         code = _exit_code(lambda: _run_cpt(cpt_main, _cpt_args(args, sandbox, work)))
     elif program == "cpt-reproduce":
