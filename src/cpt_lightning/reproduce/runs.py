@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cpt_lightning.atomic_write import atomic_write
+from cpt_lightning.presets import PRESET_PREFIX, packaged_config, resolve_preset
 from cpt_lightning.reproduce.protocols import ConfigEntry, Protocol
 
 RESULTS_FILE = "results.json"
@@ -45,7 +46,20 @@ class RunSpec:
 
 
 def _resolve(path: str, root: Path) -> str:
-    return str(path if Path(path).is_absolute() else root / path)
+    """A config file: absolute as given; `cpt:NAME` a preset; `configs/...` under `root`, else the packaged preset."""
+    if Path(path).is_absolute():
+        return path
+    if path.startswith(PRESET_PREFIX):
+        return str(resolve_preset(path))
+    candidate = root / path
+    packaged = None if candidate.exists() else packaged_config(path)
+    return str(packaged if packaged is not None else candidate)
+
+
+def missing_configs(spec: RunSpec) -> list[str]:
+    """The config files a run names that do not exist (its own and its transfer targets')."""
+    pairs = [*spec.configs, *(pair for configs in spec.transfer.values() for pair in configs)]
+    return sorted({file for _, file in pairs if not Path(file).is_file()})
 
 
 def _flag_and_file(entry: ConfigEntry, root: Path) -> list[str]:
@@ -177,7 +191,14 @@ def run_protocol(
 ) -> tuple[list[RunSpec], list[RunSpec]]:
     """Execute every unfinished run of `protocol` under `out_dir`; return (executed, skipped)."""
     executed, skipped = [], []
-    for spec in plan_runs(protocol, root):
+    specs = plan_runs(protocol, root)
+    missing = sorted({file for spec in specs for file in missing_configs(spec)})
+    if missing:
+        raise FileNotFoundError(
+            f"Protocol {protocol.name!r} names config files that exist neither under --root {root} nor among the "
+            f"packaged presets: {missing}. Fix the paths, or pass --root (the folder that holds configs/)."
+        )
+    for spec in specs:
         run_dir = out_dir / spec.run_id
         if is_finished(spec, run_dir):
             skipped.append(spec)

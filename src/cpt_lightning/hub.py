@@ -1,0 +1,268 @@
+"""Share a tuned prompt by folder or HuggingFace Hub id: `TunedPrompt.save_pretrained / from_pretrained / push_to_hub`.
+
+A `TunedPrompt` is what a run learned, without the frozen CLIP: the prompt learner's parameters
+and the cluster assignment (`prompt.safetensors`), and a `config.json` that rebuilds the module
+(CLIP id, host, templates, class names and groups) and records the run (loss terms and weights,
+cluster settings, training data, test metrics) for the generated model card (`README.md`).
+Saving, loading and pushing are `huggingface_hub.ModelHubMixin`'s; the hub needs a login
+(`hf auth login`) only for `push_to_hub`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import ModelCard, ModelHubMixin, hf_hub_download
+from safetensors.torch import load_file, save_file
+
+from cpt_lightning import __version__
+from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
+
+PROMPT_FILE = "prompt.safetensors"
+PAPER_URL = "https://arxiv.org/abs/2605.11939"
+SHARED_PREFIXES = ("prompt_learner.",)  # the trained parameters; loss-term statistics are training state
+
+MODEL_CARD = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+A prompt tuned with [cpt_lightning](https://pypi.org/project/cpt-lightning/) (CPT: {{ paper_url }})
+for a frozen CLIP. The file holds the prompts only; the CLIP is loaded from its own id.
+
+| field | value |
+|---|---|
+| base CLIP | `{{ base_clip }}` |
+| host (prompt learner) | `{{ host }}` |
+| templates | {{ templates }} |
+| loss terms (weight) | {{ loss_terms }} |
+| cluster settings | {{ clusters }} |
+| training data | {{ training_data }} |
+| classes | {{ num_classes }}: {{ classnames }} |
+
+## Test metrics
+
+{{ test_metrics }}
+
+## Use
+
+```python
+from cpt_lightning.hub import TunedPrompt
+
+module = TunedPrompt.from_pretrained("{{ repo_or_path }}").to_module()  # a CPTModule, in eval mode
+logits = module(pixel_values)  # [B, K] over the classes above
+```
+
+cpt_lightning {{ library_version }}.
+"""
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def describe_object(obj: Any) -> dict[str, Any]:
+    """`{"class_path", "init_args"}` of an object whose `__init__` arguments it keeps as same-named attributes."""
+    init_args = {}
+    for name in list(inspect.signature(type(obj).__init__).parameters)[1:]:
+        value = getattr(obj, name, None)
+        if isinstance(value, tuple):
+            value = list(value)
+        if value is not None and not isinstance(value, torch.Tensor) and _jsonable(value):
+            init_args[name] = value
+    return {"class_path": f"{type(obj).__module__}.{type(obj).__qualname__}", "init_args": init_args}
+
+
+def _table(entries: list[str]) -> str:
+    return ", ".join(entries) if entries else "none recorded"
+
+
+class TunedPrompt(
+    ModelHubMixin,
+    library_name="cpt_lightning",
+    tags=["clip", "prompt-tuning", "cpt", "neural-collapse", "long-tailed"],
+    paper_url=PAPER_URL,
+    model_card_template=MODEL_CARD,
+):
+    """A tuned prompt: `state` (prompt parameters, cluster ids) and `config` (how to rebuild and what the run was).
+
+    Build one from a trained module with `from_module`, rebuild the module with `to_module`.
+    """
+
+    def __init__(self, config: dict[str, Any], state: dict[str, torch.Tensor] | None = None) -> None:
+        self.config = config
+        self.state = state or {}
+
+    # ------------------------------------------------------------------------------ build
+    @classmethod
+    def from_module(
+        cls,
+        module,
+        datamodule=None,
+        clusters=None,
+        test_metrics: dict[str, float] | None = None,
+    ) -> TunedPrompt:
+        """What a trained CPTModule learned, with the run's data module, cluster callback and test metrics."""
+        if module.prompt_learner is None:
+            raise ValueError("This CPTModule is zero-shot CLIP (no prompt learner): it has no prompt to share.")
+        state = {
+            name: tensor.detach().cpu().clone().contiguous()
+            for name, tensor in module.state_dict().items()
+            if name.startswith(SHARED_PREFIXES)
+        }
+        if module.cluster_ids.numel():
+            state["cluster_ids"] = module.cluster_ids.detach().cpu().clone()
+        config = {
+            "library_version": __version__,
+            "clip_name_or_path": module.hparams.clip_name_or_path,
+            "prompt_learner": describe_factory(module.hparams.prompt_learner),
+            "templates": list(module.templates),
+            "classnames": list(module.classnames),
+            "class_groups": module.class_groups,
+            "loss_terms": [describe_object(term) for term in module.loss.terms.values()],
+            "clusters": describe_object(clusters) if clusters is not None else None,
+            "training_data": describe_object(datamodule) if datamodule is not None else None,
+            "test_metrics": {key: float(value) for key, value in (test_metrics or {}).items()},
+        }
+        return cls(config, state)
+
+    def to_module(self):
+        """A CPTModule with these prompts and cluster assignment (the frozen CLIP loaded by its id), in eval mode."""
+        from cpt_lightning.models.cpt_module import CPTModule
+
+        config = self.config
+        module = CPTModule(
+            config["classnames"],
+            clip_name_or_path=config["clip_name_or_path"],
+            prompt_learner=resolve_factory(config["prompt_learner"]),
+            loss_terms=[resolve_factory(spec)() for spec in config["loss_terms"]],
+            templates=config["templates"],
+            class_groups=config["class_groups"],
+        )
+        prompts = {name: tensor for name, tensor in self.state.items() if name.startswith(SHARED_PREFIXES)}
+        expected = {name for name, p in module.named_parameters() if p.requires_grad}
+        if set(prompts) != expected:
+            raise ValueError(
+                f"The shared prompt has parameters {sorted(prompts)} but the host it names builds {sorted(expected)}; "
+                "it was saved from another prompt learner configuration."
+            )
+        module.load_state_dict(prompts, strict=False)
+        if "cluster_ids" in self.state:
+            module.set_cluster_assignment(self.state["cluster_ids"])
+        return module.eval()
+
+    # ------------------------------------------------------------------ ModelHubMixin hooks
+    def _save_pretrained(self, save_directory: Path) -> None:
+        save_file(self.state, str(Path(save_directory) / PROMPT_FILE), metadata={"library": "cpt_lightning"})
+        (Path(save_directory) / "config.json").write_text(json.dumps(self.config, indent=2, sort_keys=True))
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> TunedPrompt:
+        local = Path(model_id)
+        if local.is_dir():
+            prompt_file = local / PROMPT_FILE
+            if not prompt_file.is_file():
+                raise FileNotFoundError(f"{local} has no {PROMPT_FILE}; it is not a folder `save_pretrained` wrote.")
+        else:
+            prompt_file = Path(
+                hf_hub_download(
+                    model_id,
+                    PROMPT_FILE,
+                    revision=revision,
+                    cache_dir=cache_dir,
+                    force_download=force_download,
+                    local_files_only=local_files_only,
+                    token=token,
+                )
+            )
+        if config is None:
+            raise FileNotFoundError(f"{model_id} has no config.json; it is not a prompt `save_pretrained` wrote.")
+        return cls(config, load_file(str(prompt_file)))
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The model card: base CLIP, host, loss terms and weights, cluster settings, classes, data, test metrics."""
+        config = self.config
+        host = config["prompt_learner"]
+        host = host.get("class_path", host) if isinstance(host, dict) else host
+        host_args = config["prompt_learner"].get("init_args") if isinstance(config["prompt_learner"], dict) else None
+        terms = [
+            f"`{spec['class_path'].rsplit('.', 1)[-1]}` ({spec['init_args'].get('weight', 1.0)}"
+            + "".join(f", {k}={v}" for k, v in spec["init_args"].items() if k != "weight")
+            + ")"
+            for spec in config["loss_terms"]
+        ]
+        clusters = config.get("clusters")
+        data = config.get("training_data")
+        metrics = config.get("test_metrics") or {}
+        metric_lines = "\n".join(f"- `{key}`: {value:.4f}" for key, value in sorted(metrics.items()))
+        fields = {
+            "title": f"CPT prompt for {config['clip_name_or_path']}",
+            "base_clip": config["clip_name_or_path"],
+            "host": f"{host} {host_args}" if host_args else host,
+            "templates": ", ".join(f"`{t}`" for t in config["templates"]),
+            "loss_terms": _table(terms),
+            "clusters": _table([f"{k}={v}" for k, v in clusters["init_args"].items()]) if clusters else "none recorded",
+            "training_data": (
+                f"`{data['class_path'].rsplit('.', 1)[-1]}` "
+                + _table([f"{k}={v}" for k, v in data["init_args"].items()])
+                if data
+                else "none recorded"
+            ),
+            "num_classes": len(config["classnames"]),
+            "classnames": ", ".join(config["classnames"]),
+            "test_metrics": metric_lines or "No test metrics were recorded.",
+            "repo_or_path": kwargs.pop("repo_or_path", "PATH_OR_HUB_ID"),
+            "library_version": config.get("library_version", __version__),
+        }
+        return super().generate_model_card(*args, **{**fields, **kwargs})
+
+
+def share_main(argv: list[str]) -> int:
+    """`cpt share CKPT OUT --config RUN.yaml [...]`: test the checkpoint, then save (and optionally push) its prompt."""
+    parser = argparse.ArgumentParser(
+        prog="cpt share",
+        description="Test a checkpoint and save its tuned prompt with a model card (`TunedPrompt.save_pretrained`); "
+        "the run's config gives the card its data, loss terms and cluster settings, the test its metrics. "
+        "Other arguments (e.g. --data.init_args.root DIR) are passed on to the run's config.",
+    )
+    parser.add_argument("checkpoint", type=Path, help="a .ckpt written by `cpt fit`")
+    parser.add_argument("out", type=Path, help="output folder (prompt.safetensors, config.json, README.md)")
+    parser.add_argument("--config", required=True, action="append", help="the run's config (as for `cpt test`)")
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push to this hub repository (needs a login)")
+    args, cli_args = parser.parse_known_args(argv)
+    from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
+    from cpt_lightning.cli import main
+
+    config_args = [part for path in args.config for part in ("--config", path)]
+    cli = main([*config_args, *cli_args], run=False)
+    cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=str(args.checkpoint))
+    metrics = {key: float(value) for key, value in cli.trainer.callback_metrics.items() if key.startswith("test/")}
+    clusters = next((c for c in cli.trainer.callbacks if isinstance(c, ClusterAssignmentCallback)), None)
+    prompt = TunedPrompt.from_module(cli.model, cli.datamodule, clusters, metrics)
+    target = args.push_to_hub or str(args.out)
+    card = {"repo_or_path": target}
+    prompt.save_pretrained(args.out, model_card_kwargs=card, push_to_hub=bool(args.push_to_hub), repo_id=target)
+    pushed = f", and pushed it to {target}" if args.push_to_hub else ""
+    print(f"Saved the tuned prompt and its model card to {args.out}{pushed}.")
+    return 0
