@@ -1,8 +1,8 @@
 """The shipped configs as package data: `cpt:NAME` addresses and `cpt presets list|show|copy`.
 
-The package's `presets/` folder is the checkout's `configs/` (a symlink that the wheel build
+The package's `configs/` folder is the checkout's `configs/` (a symlink that the wheel build
 follows), so a preset and the checkout file are the same file. `cpt:demo` names
-`presets/demo.yaml`, `cpt:methods/cpt` names `presets/methods/cpt.yaml`; a run config's relative
+`configs/demo.yaml`, `cpt:methods/cpt` names `configs/methods/cpt.yaml`; a run config's relative
 references (`trainer: trainer/gpu.yaml`) resolve beside it, inside the package, like any file.
 """
 
@@ -20,7 +20,7 @@ CHECKOUT_FOLDER = "configs"  # what protocols and docs call the presets in a che
 
 def presets_dir() -> Path:
     """The folder that holds the presets inside the installed package."""
-    return Path(str(files("cpt_lightning") / "presets"))
+    return Path(str(files("cpt_lightning") / "configs"))
 
 
 def preset_names() -> list[str]:
