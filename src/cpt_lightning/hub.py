@@ -39,7 +39,7 @@ for a frozen CLIP. The file holds the prompts only; the CLIP is loaded from its 
 | field | value |
 |---|---|
 | base CLIP | `{{ base_clip }}` |
-| host (prompt learner) | `{{ host }}` |
+| host (prompt learner) | {{ host }} |
 | templates | {{ templates }} |
 | loss terms (weight) | {{ loss_terms }} |
 | cluster settings | {{ clusters }} |
@@ -71,10 +71,12 @@ def _jsonable(value: Any) -> bool:
     return True
 
 
-def describe_object(obj: Any) -> dict[str, Any]:
-    """`{"class_path", "init_args"}` of an object whose `__init__` arguments it keeps as same-named attributes."""
+def describe_object(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`{"class_path", "init_args"}` of an object, from the `__init__` arguments it keeps as same-named attributes."""
     init_args = {}
     for name in list(inspect.signature(type(obj).__init__).parameters)[1:]:
+        if name in skip:
+            continue
         value = getattr(obj, name, None)
         if isinstance(value, tuple):
             value = list(value)
@@ -85,6 +87,11 @@ def describe_object(obj: Any) -> dict[str, Any]:
 
 def _table(entries: list[str]) -> str:
     return ", ".join(entries) if entries else "none recorded"
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    """"`Class` key=value, ..." for a `describe_object` result."""
+    return f"`{spec['class_path'].rsplit('.', 1)[-1]}` " + _table([f"{k}={v}" for k, v in spec["init_args"].items()])
 
 
 class TunedPrompt(
@@ -126,6 +133,7 @@ class TunedPrompt(
             "library_version": __version__,
             "clip_name_or_path": module.hparams.clip_name_or_path,
             "prompt_learner": describe_factory(module.hparams.prompt_learner),
+            "host": describe_object(module.prompt_learner, skip=("clip", "classnames")),
             "templates": list(module.templates),
             "classnames": list(module.classnames),
             "class_groups": module.class_groups,
@@ -203,9 +211,6 @@ class TunedPrompt(
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         """The model card: base CLIP, host, loss terms and weights, cluster settings, classes, data, test metrics."""
         config = self.config
-        host = config["prompt_learner"]
-        host = host.get("class_path", host) if isinstance(host, dict) else host
-        host_args = config["prompt_learner"].get("init_args") if isinstance(config["prompt_learner"], dict) else None
         terms = [
             f"`{spec['class_path'].rsplit('.', 1)[-1]}` ({spec['init_args'].get('weight', 1.0)}"
             + "".join(f", {k}={v}" for k, v in spec["init_args"].items() if k != "weight")
@@ -219,16 +224,11 @@ class TunedPrompt(
         fields = {
             "title": f"CPT prompt for {config['clip_name_or_path']}",
             "base_clip": config["clip_name_or_path"],
-            "host": f"{host} {host_args}" if host_args else host,
+            "host": _describe(config["host"]),
             "templates": ", ".join(f"`{t}`" for t in config["templates"]),
             "loss_terms": _table(terms),
             "clusters": _table([f"{k}={v}" for k, v in clusters["init_args"].items()]) if clusters else "none recorded",
-            "training_data": (
-                f"`{data['class_path'].rsplit('.', 1)[-1]}` "
-                + _table([f"{k}={v}" for k, v in data["init_args"].items()])
-                if data
-                else "none recorded"
-            ),
+            "training_data": _describe(data) if data else "none recorded",
             "num_classes": len(config["classnames"]),
             "classnames": ", ".join(config["classnames"]),
             "test_metrics": metric_lines or "No test metrics were recorded.",
