@@ -13,8 +13,8 @@ from lightning.pytorch import Trainer
 from safetensors.torch import load_file
 
 from cpt_lightning.data.generated import GeneratedDataModule
-from cpt_lightning.export import CONFIG_FILE, TENSORS_FILE, export_classifier, export_main
 from cpt_lightning.models import CPTModule
+from cpt_lightning.models.export import CONFIG_FILE, TENSORS_FILE, export_classifier, export_main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 CLASSNAMES = ["cat", "dog", "sea lion", "shark"]

@@ -11,9 +11,9 @@ from lightning.pytorch import Trainer
 
 from cpt_lightning.callbacks import ClusterAssignmentCallback
 from cpt_lightning.data.generated import GeneratedDataModule
-from cpt_lightning.hub import PROMPT_FILE, TunedPrompt
 from cpt_lightning.losses import ClassConvergenceTerm, CrossEntropyTerm, EtfSeparationTerm
 from cpt_lightning.models import CPTModule
+from cpt_lightning.models.tuned_prompt import PROMPT_FILE, TunedPrompt
 
 CLASSNAMES = ["cat", "dog", "sea lion", "shark", "airliner", "goldfish"]
 
@@ -86,3 +86,17 @@ def test_a_zero_shot_module_has_no_prompt_to_share(tiny_clip_dir):
     module = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir), prompt_learner=None)
     with pytest.raises(ValueError, match="no prompt"):
         TunedPrompt.from_module(module)
+
+
+def test_cpt_test_with_a_share_path_saves_the_tested_prompt(shared, tmp_path):
+    from cpt_lightning.callbacks import SharePrompt
+
+    module, data, _, metrics = shared
+    share = SharePrompt(path=str(tmp_path / "from_test"))
+    trainer = Trainer(
+        accelerator="cpu", callbacks=[share], logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    trainer.test(module, data)
+    loaded = TunedPrompt.from_pretrained(share.saved)
+    assert loaded.config["test_metrics"] == metrics  # the same prompts tested again: the same numbers
+    assert loaded.config["training_data"]["class_path"].endswith("GeneratedDataModule")

@@ -12,13 +12,14 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
 from cpt_lightning.callbacks.prediction_writer import PredictionWriter
+from cpt_lightning.callbacks.share_prompt import SharePrompt
 from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
 from cpt_lightning.commands import dispatch, lightning_args
 from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.plugins import AtomicCheckpointIO
 
-# Lightning's default progress bar redraws after every step. Under cProfile its per-step hook took
-# 0.50 ms at refresh 1 and 0.08 ms at refresh 10 (docs/performance.md): a tenth of a tiny model's step.
+# Lightning's default progress bar redraws after every step, a visible share of a tiny model's step
+# (measured in docs/performance.md); every 10 steps keeps it live at a fraction of the cost.
 PROGRESS_BAR_REFRESH_RATE = 10
 
 
@@ -63,6 +64,7 @@ class CPTLightningCLI(LightningCLI):
         parser.add_lightning_class_args(ClusterAssignmentCallback, "clusters")
         parser.add_lightning_class_args(WandbDashboard, "dashboard")
         parser.add_lightning_class_args(PredictionWriter, "predictions")
+        parser.add_lightning_class_args(SharePrompt, "share")
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
 
@@ -100,7 +102,7 @@ def main(args: list[str] | None = None, run: bool = True) -> CPTLightningCLI:
 def console_main() -> None:
     """The `cpt` console script: runs `main` and returns nothing, so the process exits with status 0
     (a console script passes its function's return value to `sys.exit`, where an object means failure).
-    `cpt presets|export|share` are dispatched before LightningCLI."""
+    `cpt presets|export` are dispatched before LightningCLI."""
     status = dispatch()
     if status is not None:
         raise SystemExit(status)

@@ -1,6 +1,6 @@
 """`cpt`'s own subcommands beside LightningCLI's, and what every `cpt` command line passes through first.
 
-`cpt presets ...`, `cpt export ...` and `cpt share ...` are plain argparse programs; everything
+`cpt presets ...` and `cpt export ...` are plain argparse programs; everything
 else goes to LightningCLI (`fit`, `validate`, `test`, `predict`) after `cpt:NAME` preset
 addresses are replaced by their files and Lightning's `--optimizer` / `--lr_scheduler` flags,
 which would silently override the module's optimizer factories, are refused.
@@ -24,18 +24,12 @@ def _presets(argv: list[str]) -> int:
 
 
 def _export(argv: list[str]) -> int:
-    from cpt_lightning.export import export_main
+    from cpt_lightning.models.export import export_main
 
     return export_main(argv)
 
 
-def _share(argv: list[str]) -> int:
-    from cpt_lightning.hub import share_main
-
-    return share_main(argv)
-
-
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"presets": _presets, "export": _export, "share": _share}
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"presets": _presets, "export": _export}
 
 
 def refuse_optimizer_flags(args: list[str]) -> None:

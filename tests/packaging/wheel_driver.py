@@ -59,7 +59,7 @@ def main() -> None:
 
     cpt("export", str(checkpoint), "exported")
     from cpt_lightning.data.transforms import EvalTransform
-    from cpt_lightning.export import load_module
+    from cpt_lightning.models.export import load_module
 
     module = load_module(checkpoint)
     transform = EvalTransform(module.image_settings)

@@ -18,7 +18,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from cpt_lightning.atomic_write import atomic_write
-from cpt_lightning.data.image_dataset import UNLABELLED
+from cpt_lightning.labels import UNLABELLED
 
 FORMATS = (".csv", ".jsonl")
 

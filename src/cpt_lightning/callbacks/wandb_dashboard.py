@@ -12,7 +12,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 
 from cpt_lightning.loggers.wandb_run import WANDB_RUN_KEY
-from cpt_lightning.models.evaluation import EvalResults, summary_directions
+from cpt_lightning.metrics.evaluation import EvalResults, summary_directions
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
 from cpt_lightning.data.layout import DatasetLayoutError
 from cpt_lightning.data.sampling import Subsample
 from cpt_lightning.extras import require_extra
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 
 class HuggingFaceDataModule(FewShotDataModule):

@@ -9,8 +9,6 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-UNLABELLED = -1  # the label of an item that has none (a folder of new images for `cpt predict`)
-
 
 class CorruptImageError(RuntimeError):
     """An image file exists but cannot be decoded."""

@@ -5,12 +5,12 @@ and the cluster assignment (`prompt.safetensors`), and a `config.json` that rebu
 (CLIP id, host, templates, class names and groups) and records the run (loss terms and weights,
 cluster settings, training data, test metrics) for the generated model card (`README.md`).
 Saving, loading and pushing are `huggingface_hub.ModelHubMixin`'s; the hub needs a login
-(`hf auth login`) only for `push_to_hub`.
+(`hf auth login`) only for `push_to_hub`. From the CLI: `cpt test ... --share.path OUT`
+(`cpt_lightning.callbacks.SharePrompt`).
 """
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 from pathlib import Path
@@ -21,6 +21,7 @@ from huggingface_hub import ModelCard, ModelHubMixin, hf_hub_download
 from safetensors.torch import load_file, save_file
 
 from cpt_lightning import __version__
+from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
 
 PROMPT_FILE = "prompt.safetensors"
@@ -53,7 +54,7 @@ for a frozen CLIP. The file holds the prompts only; the CLIP is loaded from its 
 ## Use
 
 ```python
-from cpt_lightning.hub import TunedPrompt
+from cpt_lightning.models.tuned_prompt import TunedPrompt
 
 module = TunedPrompt.from_pretrained("{{ repo_or_path }}").to_module()  # a CPTModule, in eval mode
 logits = module(pixel_values)  # [B, K] over the classes above
@@ -114,7 +115,7 @@ class TunedPrompt(
     @classmethod
     def from_module(
         cls,
-        module,
+        module: CPTModule,
         datamodule=None,
         clusters=None,
         test_metrics: dict[str, float] | None = None,
@@ -144,10 +145,8 @@ class TunedPrompt(
         }
         return cls(config, state)
 
-    def to_module(self):
+    def to_module(self) -> CPTModule:
         """A CPTModule with these prompts and cluster assignment (the frozen CLIP loaded by its id), in eval mode."""
-        from cpt_lightning.models.cpt_module import CPTModule
-
         config = self.config
         module = CPTModule(
             config["classnames"],
@@ -236,33 +235,3 @@ class TunedPrompt(
             "library_version": config.get("library_version", __version__),
         }
         return super().generate_model_card(*args, **{**fields, **kwargs})
-
-
-def share_main(argv: list[str]) -> int:
-    """`cpt share CKPT OUT --config RUN.yaml [...]`: test the checkpoint, then save (and optionally push) its prompt."""
-    parser = argparse.ArgumentParser(
-        prog="cpt share",
-        description="Test a checkpoint and save its tuned prompt with a model card (`TunedPrompt.save_pretrained`); "
-        "the run's config gives the card its data, loss terms and cluster settings, the test its metrics. "
-        "Other arguments (e.g. --data.init_args.root DIR) are passed on to the run's config.",
-    )
-    parser.add_argument("checkpoint", type=Path, help="a .ckpt written by `cpt fit`")
-    parser.add_argument("out", type=Path, help="output folder (prompt.safetensors, config.json, README.md)")
-    parser.add_argument("--config", required=True, action="append", help="the run's config (as for `cpt test`)")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push to this hub repository (needs a login)")
-    args, cli_args = parser.parse_known_args(argv)
-    from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
-    from cpt_lightning.cli import main
-
-    config_args = [part for path in args.config for part in ("--config", path)]
-    cli = main([*config_args, *cli_args], run=False)
-    cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=str(args.checkpoint))
-    metrics = {key: float(value) for key, value in cli.trainer.callback_metrics.items() if key.startswith("test/")}
-    clusters = next((c for c in cli.trainer.callbacks if isinstance(c, ClusterAssignmentCallback)), None)
-    prompt = TunedPrompt.from_module(cli.model, cli.datamodule, clusters, metrics)
-    target = args.push_to_hub or str(args.out)
-    card = {"repo_or_path": target}
-    prompt.save_pretrained(args.out, model_card_kwargs=card, push_to_hub=bool(args.push_to_hub), repo_id=target)
-    pushed = f", and pushed it to {target}" if args.push_to_hub else ""
-    print(f"Saved the tuned prompt and its model card to {args.out}{pushed}.")
-    return 0

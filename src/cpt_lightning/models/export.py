@@ -46,7 +46,8 @@ def export_classifier(module: CPTModule, out_dir: str | Path, classnames: list[s
     if learner is not None and learner.prompts_images:
         raise ValueError(
             f"{type(learner).__name__} prompts the image encoder too, so its classifier is not a plain CLIP "
-            "with fixed prototypes and cannot be exported this way; share it with `cpt share` instead."
+            "with fixed prototypes and cannot be exported this way; share the prompt instead "
+            "(`cpt test ... --share.path OUT`)."
         )
     classnames = list(classnames) if classnames else list(module.classnames)
     clip_name = module.hparams.clip_name_or_path
