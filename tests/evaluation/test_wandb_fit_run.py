@@ -26,6 +26,9 @@ def test_checkpoint_artifacts_and_a_test_in_the_fits_run(tiny_clip_dir, tmp_path
 
     import cpt_lightning.callbacks.wandb_dashboard as dashboard
 
+    # A run or settings an earlier test in this process left behind (a disabled run) would be reused.
+    wandb.finish()
+    wandb.teardown()
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
