@@ -33,14 +33,41 @@ def _run(command: list, cwd: Path, env: dict) -> str:
     return result.stdout
 
 
-def _build_wheel(tmp_path: Path, env: dict) -> Path:
-    # Build from a copy: an in-tree build would leave build/ and *.egg-info in the checkout.
+def _source_copy(tmp_path: Path) -> Path:
+    """What a clone holds of the package, copied: a build in the checkout would leave build/ and *.egg-info."""
     source = tmp_path / "source"
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    shutil.copytree(ROOT / "src", source / "src", symlinks=True, ignore=ignore)
+    shutil.copytree(ROOT / "src", source / "src", symlinks=True, ignore=ignore)  # keeps the configs link
     shutil.copytree(ROOT / "configs", source / "configs")
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
+    return source
+
+
+def _venv(path: Path, env: dict) -> Path:
+    """A fresh venv that sees this environment's packages (see the module docstring); its python."""
+    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(path)], path.parent, env)
+    python = path / "bin" / "python"
+    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], path.parent, env)
+    # Plain path lines: the outer environment's own .pth files (its editable install of the
+    # checkout among them) are not processed, so `cpt_lightning` can only come from what is installed here.
+    (Path(purelib.strip()) / "reuse_outer_env.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    return python
+
+
+def _install(python: Path, env: dict, *args: str) -> None:
+    command = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index"]
+    _run([*command, "--no-build-isolation", *args], python.parent, env)
+
+
+def _env() -> dict:
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
+    return env
+
+
+def _build_wheel(tmp_path: Path, env: dict) -> Path:
+    source = _source_copy(tmp_path)
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", "wheels", "."]
     _run(pip_wheel, source, env)
     (wheel,) = (source / "wheels").glob("cpt_lightning-*.whl")
@@ -48,8 +75,7 @@ def _build_wheel(tmp_path: Path, env: dict) -> Path:
 
 
 def test_the_wheel_works_outside_the_checkout(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
+    env = _env()
     wheel = _build_wheel(tmp_path, env)
     names = zipfile.ZipFile(wheel).namelist()
     checkout_configs = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.yaml"))
@@ -59,13 +85,8 @@ def test_the_wheel_works_outside_the_checkout(tmp_path):
     assert "cpt_lightning/py.typed" in names and any(n.endswith("licenses/LICENSE") for n in names)
 
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], tmp_path, env)
-    python = venv / "bin" / "python"
-    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], tmp_path, env)
-    reused = [path for path in site.getsitepackages() if not path.startswith(str(ROOT))]
-    (Path(purelib.strip()) / "reuse_outer_env.pth").write_text("\n".join(reused) + "\n")
-    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index"]
-    _run([*install, str(wheel)], tmp_path, env)
+    python = _venv(venv, env)
+    _install(python, env, str(wheel))
 
     work = tmp_path / "work"
     work.mkdir()
@@ -82,3 +103,13 @@ def test_the_wheel_works_outside_the_checkout(tmp_path):
     dry_run = _run([str(venv / "bin" / "cpt-reproduce"), "cpt:world/protocol", "--dry-run", "--seeds", "1"], work, env)
     lines = dry_run.splitlines()
     assert len(lines) == 5 * 5 * 3 and all(line.endswith(": to run") for line in lines)  # datasets x methods x tau
+
+
+def test_an_editable_install_reads_the_presets_in_place(tmp_path):
+    env = _env()
+    source = _source_copy(tmp_path)
+    python = _venv(tmp_path / "venv", env)
+    _install(python, env, "-e", str(source))
+    probe = "from cpt_lightning.presets import resolve_preset; print(resolve_preset('cpt:world/protocol'))"
+    found = Path(_run([str(python), "-c", probe], tmp_path, env).strip())
+    assert found.samefile(source / "configs" / "world" / "protocol.yaml")  # the checkout's file itself
