@@ -9,7 +9,7 @@ import pytest
 from cpt_lightning.presets import presets_dir
 from cpt_lightning.reproduce.cli import main as reproduce_main
 from cpt_lightning.reproduce.protocols import Protocol, builtin_protocols, load_protocol
-from cpt_lightning.reproduce.runs import missing_configs, plan_runs, run_protocol
+from cpt_lightning.reproduce.runs import missing_config_files, plan_runs, run_protocol
 
 
 @pytest.mark.parametrize("name", [*builtin_protocols(), "cpt:world/protocol", "cpt:world/protocol_ivlp"])
@@ -17,7 +17,7 @@ def test_every_run_of_a_shipped_protocol_names_existing_packaged_configs(name, t
     specs = plan_runs(load_protocol(name), root=tmp_path)  # tmp_path has no configs/
     assert specs
     for spec in specs:
-        assert missing_configs(spec) == [], spec.run_id
+        assert missing_config_files([spec]) == [], spec.run_id
         files = [file for _, file in spec.configs] + [f for pairs in spec.transfer.values() for _, f in pairs]
         assert all(Path(file).is_relative_to(presets_dir()) for file in files)
 

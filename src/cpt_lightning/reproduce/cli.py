@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from cpt_lightning.reproduce.protocols import builtin_protocols, load_protocol
-from cpt_lightning.reproduce.runs import is_finished, missing_configs, plan_runs, run_protocol
+from cpt_lightning.reproduce.runs import is_finished, missing_config_files, plan_runs, run_protocol
 from cpt_lightning.reproduce.table import write_tables
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         unrunnable = 0
         for spec in plan_runs(protocol, args.root):
-            missing = missing_configs(spec)
+            missing = missing_config_files([spec])
             unrunnable += bool(missing)
             state = "finished" if is_finished(spec, out_dir / spec.run_id) else "to run"
             print(f"{spec.run_id}: {f'cannot run, missing {missing}' if missing else state}")

@@ -56,12 +56,6 @@ def _resolve(path: str, root: Path) -> str:
     return str(packaged if packaged is not None else candidate)
 
 
-def missing_configs(spec: RunSpec) -> list[str]:
-    """The config files a run names that do not exist (its own and its transfer targets')."""
-    pairs = [*spec.configs, *(pair for configs in spec.transfer.values() for pair in configs)]
-    return sorted({file for _, file in pairs if not Path(file).is_file()})
-
-
 def _flag_and_file(entry: ConfigEntry, root: Path) -> list[str]:
     """`["--config", file]` for a plain file, `["--<section>", file]` for `{section: file}`."""
     if isinstance(entry, str):
@@ -186,18 +180,27 @@ def execute_run_in_subprocess(spec: RunSpec, run_dir: Path) -> None:
         )
 
 
+def missing_config_files(specs: list[RunSpec]) -> list[str]:
+    """Config files the runs name that do not exist (e.g. tuned presets not written yet)."""
+    named = {file for spec in specs for pairs in [spec.configs, *spec.transfer.values()] for _, file in pairs}
+    return sorted(file for file in named if not Path(file).is_file())
+
+
 def run_protocol(
     protocol: Protocol, out_dir: Path, root: Path = Path("."), in_process: bool = False
 ) -> tuple[list[RunSpec], list[RunSpec]]:
-    """Execute every unfinished run of `protocol` under `out_dir`; return (executed, skipped)."""
-    executed, skipped = [], []
+    """Execute every unfinished run of `protocol` under `out_dir`; return (executed, skipped).
+
+    Every config file the runs name must exist before the first run starts."""
     specs = plan_runs(protocol, root)
-    missing = sorted({file for spec in specs for file in missing_configs(spec)})
+    missing = missing_config_files(specs)
     if missing:
         raise FileNotFoundError(
             f"Protocol {protocol.name!r} names config files that exist neither under --root {root} nor among the "
-            f"packaged presets: {missing}. Fix the paths, or pass --root (the folder that holds configs/)."
+            f"packaged presets: {missing}. Create them first (tuned presets: cpt-tune --out <their folder>, see "
+            "configs/study/README.md), fix the paths, or pass --root (the folder that holds configs/)."
         )
+    executed, skipped = [], []
     for spec in specs:
         run_dir = out_dir / spec.run_id
         if is_finished(spec, run_dir):
