@@ -100,3 +100,12 @@ def test_cpt_test_with_a_share_path_saves_the_tested_prompt(shared, tmp_path):
     loaded = TunedPrompt.from_pretrained(share.saved)
     assert loaded.config["test_metrics"] == metrics  # the same prompts tested again: the same numbers
     assert loaded.config["training_data"]["class_path"].endswith("GeneratedDataModule")
+
+
+def test_the_training_data_names_its_dataset():
+    from cpt_lightning.data.world import WorldDataModule
+    from cpt_lightning.models.tuned_prompt import _describe_data
+
+    described = _describe_data(WorldDataModule("night", shots=4, tau=0.25))
+    assert described["name"] == "world-night"  # WorldDataModule keeps `dataset` only as an object
+    assert described["init_args"]["shots"] == 4 and described["init_args"]["tau"] == 0.25

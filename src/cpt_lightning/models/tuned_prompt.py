@@ -86,13 +86,22 @@ def describe_object(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     return {"class_path": f"{type(obj).__module__}.{type(obj).__qualname__}", "init_args": init_args}
 
 
+def _describe_data(datamodule: Any) -> dict[str, Any]:
+    """`describe_object` of a data module, with its dataset's name (which some keep only as an object)."""
+    description = describe_object(datamodule)
+    name = getattr(datamodule, "dataset_name", None)
+    return {**description, "name": name} if isinstance(name, str) else description
+
+
 def _table(entries: list[str]) -> str:
     return ", ".join(entries) if entries else "none recorded"
 
 
 def _describe(spec: dict[str, Any]) -> str:
-    """"`Class` key=value, ..." for a `describe_object` result."""
-    return f"`{spec['class_path'].rsplit('.', 1)[-1]}` " + _table([f"{k}={v}" for k, v in spec["init_args"].items()])
+    """"`Class` (name) key=value, ..." for a `describe_object` result."""
+    name = f" ({spec['name']})" if spec.get("name") else ""
+    arguments = _table([f"{k}={v}" for k, v in spec["init_args"].items()])
+    return f"`{spec['class_path'].rsplit('.', 1)[-1]}`{name} {arguments}"
 
 
 class TunedPrompt(
@@ -140,7 +149,7 @@ class TunedPrompt(
             "class_groups": module.class_groups,
             "loss_terms": [describe_object(term) for term in module.loss.terms.values()],
             "clusters": describe_object(clusters) if clusters is not None else None,
-            "training_data": describe_object(datamodule) if datamodule is not None else None,
+            "training_data": _describe_data(datamodule) if datamodule is not None else None,
             "test_metrics": {key: float(value) for key, value in (test_metrics or {}).items()},
         }
         return cls(config, state)
