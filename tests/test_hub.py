@@ -109,3 +109,16 @@ def test_the_training_data_names_its_dataset():
     described = _describe_data(WorldDataModule("night", shots=4, tau=0.25))
     assert described["name"] == "world-night"  # WorldDataModule keeps `dataset` only as an object
     assert described["init_args"]["shots"] == 4 and described["init_args"]["tau"] == 0.25
+
+
+def test_imbalance_aware_terms_are_rebuilt_with_the_class_counts(tiny_clip_dir, tmp_path):
+    from cpt_lightning.losses.balanced_softmax import BalancedSoftmaxTerm
+
+    module = CPTModule(
+        ["cat", "dog", "owl"], clip_name_or_path=str(tiny_clip_dir), loss_terms=[BalancedSoftmaxTerm()],
+        class_counts=[5, 2, 1],
+    )  # fmt: skip
+    TunedPrompt.from_module(module).save_pretrained(tmp_path / "prompt")
+    loaded = TunedPrompt.from_pretrained(tmp_path / "prompt").to_module()
+    assert loaded.class_counts.tolist() == [5.0, 2.0, 1.0]
+    assert [type(term) for term in loaded.loss.terms.values()] == [BalancedSoftmaxTerm]

@@ -147,6 +147,8 @@ class TunedPrompt(
             "templates": list(module.templates),
             "classnames": list(module.classnames),
             "class_groups": module.class_groups,
+            # Loss terms that correct for the imbalance (logit adjustment) are rebuilt with these.
+            "class_counts": [int(n) for n in module.class_counts.tolist()] or None,
             "loss_terms": [describe_object(term) for term in module.loss.terms.values()],
             "clusters": describe_object(clusters) if clusters is not None else None,
             "training_data": _describe_data(datamodule) if datamodule is not None else None,
@@ -164,6 +166,7 @@ class TunedPrompt(
             loss_terms=[resolve_factory(spec)() for spec in config["loss_terms"]],
             templates=config["templates"],
             class_groups=config["class_groups"],
+            class_counts=config.get("class_counts"),
         )
         prompts = {name: tensor for name, tensor in self.state.items() if name.startswith(SHARED_PREFIXES)}
         expected = {name for name, p in module.named_parameters() if p.requires_grad}
