@@ -34,7 +34,7 @@ MODEL_CARD = """---
 
 # {{ title }}
 
-A prompt tuned with [cpt_lightning](https://pypi.org/project/cpt-lightning/) (CPT: {{ paper_url }})
+A prompt tuned with `cpt_lightning` (CPT: {{ paper_url }})
 for a frozen CLIP. The file holds the prompts only; the CLIP is loaded from its own id.
 
 | field | value |
