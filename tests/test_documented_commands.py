@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cpt_lightning.presets import resolve_preset
 from tests.conftest import REPO_ROOT, shared_path
 from tests.data.miniatures import write_miniature
 
@@ -196,9 +197,12 @@ def _data_class(args: list[str], cwd: Path) -> str | None:
     """The data module class a `cpt` command line configures (the last `--config` / `--data` file that names one)."""
     found = None
     for flag, value in zip(args, args[1:], strict=False):
-        if flag not in ("--config", "--data") or not value.endswith((".yaml", ".yml")):
+        if flag == "--data" and re.fullmatch(r"[\w.]+\.[A-Z]\w*", value):  # a class path
+            found = value
             continue
-        path = (cwd / value).resolve()
+        if flag not in ("--config", "--data") or not value.endswith((".yaml", ".yml")) and not value.startswith("cpt:"):
+            continue
+        path = resolve_preset(value) if value.startswith("cpt:") else (cwd / value).resolve()
         content = yaml.safe_load(path.read_text()) or {}
         data = content if flag == "--data" else content.get("data")
         if isinstance(data, str):
@@ -221,10 +225,11 @@ def _cpt_args(args: list[str], sandbox: dict, cwd: Path) -> list[str]:
         if skip:
             skip = False
             continue
-        if flag in ("--data.init_args.root", "--data.init_args.data_dir"):
+        if flag in ("--data.init_args.root", "--data.init_args.data_dir", "--data.root"):
             skip = True  # replaced by the miniature below
             continue
-        if flag == "--ckpt_path" and value != "last":
+        checkpoint_flag = flag == "--ckpt_path" or flag.endswith(("checkpoint", "fit_checkpoint"))
+        if (checkpoint_flag and value != "last") or (value or "").endswith(".ckpt"):
             out += [flag, sandbox["checkpoint"]]
             skip = True
             continue
@@ -284,7 +289,7 @@ def _run_console_script(entry: str, program: str, args: list[str]) -> int:
 
 
 def _run_cpt(cpt_main, args: list[str]) -> int:
-    cpt_main(args)  # returns the CLI object; a failure raises or exits
+    cpt_main(args)  # `cpt`'s console entry: returns None, or raises SystemExit with its status
     return 0
 
 
@@ -298,7 +303,7 @@ def _exit_code(call) -> int:
 
 @pytest.mark.parametrize("command", COMMANDS, ids=str)
 def test_a_documented_command_runs(command, sandbox, monkeypatch, tmp_path):
-    from cpt_lightning.cli import main as cpt_main
+    from cpt_lightning.cli import console_main as cpt_main
     from cpt_lightning.reproduce.cli import main as reproduce_main
 
     words = _join_placeholders(shlex.split(command.text, comments=True))

@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from cpt_lightning import hardware
 from cpt_lightning.cli import main
-from cpt_lightning.loggers import wandb_can_log, without_unusable_wandb
+from cpt_lightning.loggers.wandb_fallback import wandb_can_log, without_unusable_wandb
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 HARDWARE_KEYS = {"accelerator", "devices", "strategy", "num_nodes", "precision"}

@@ -14,11 +14,14 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 
 from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
+from cpt_lightning.callbacks.prediction_writer import PredictionWriter
 from cpt_lightning.callbacks.results_summary import ResultsSummary
+from cpt_lightning.callbacks.share_prompt import SharePrompt
 from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
+from cpt_lightning.commands import dispatch, lightning_args
 from cpt_lightning.errors import USER_ERROR_EXIT_CODE, library_error_in
 from cpt_lightning.hardware import precision_for_device, warn_if_emulated_bf16
-from cpt_lightning.loggers import without_unusable_wandb
+from cpt_lightning.loggers.wandb_fallback import without_unusable_wandb
 from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.plugins import AtomicCheckpointIO
 
@@ -80,6 +83,8 @@ class CPTLightningCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ClusterAssignmentCallback, "clusters")
         parser.add_lightning_class_args(WandbDashboard, "dashboard")
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
+        parser.add_lightning_class_args(SharePrompt, "share")
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_counts", compute_fn=_class_counts_of, apply_on="instantiate")
@@ -118,14 +123,20 @@ class CPTLightningCLI(LightningCLI):
 
 def main(args: list[str] | None = None, run: bool = True) -> CPTLightningCLI:
     """Run the CLI; `args` replaces `sys.argv[1:]` (for tests and notebooks). `run=False` only
-    instantiates the trainer, model and data from `args` (no subcommand), for the reproduce runner."""
+    instantiates the trainer, model and data from `args` (no subcommand), for the reproduce runner.
+    `cpt:NAME` values are preset files (`cpt_lightning.presets`)."""
+    if args is None:
+        # LightningCLI reads sys.argv itself when `args` is None (and warns when given both).
+        sys.argv[1:] = lightning_args(sys.argv[1:])
     return CPTLightningCLI(
         CPTModule,
         LightningDataModule,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
-        args=args,
+        args=None if args is None else lightning_args(args),
         run=run,
+        # The module's `optimizer` / `scheduler` keys configure optimisation (`cpt_lightning.commands`).
+        auto_configure_optimizers=False,
     )
 
 
@@ -133,11 +144,15 @@ def console_main(args: list[str] | None = None) -> None:
     """The `cpt` console script: runs `main` and returns nothing, so the process exits with status 0
     (a console script passes its function's return value to `sys.exit`, where an object means failure).
 
-    An error of the library's own (bad data layout, sampling settings, checkpoint, CLIP path; see
-    `errors.py`) is printed once, as its message, and exits with status 2 like a parser error,
-    instead of surfacing inside the argument parser's traceback.
+    `cpt presets|export` are dispatched before LightningCLI. An error of the library's own (bad data
+    layout, sampling settings, checkpoint, CLIP path; see `errors.py`), from either, is printed once,
+    as its message, and exits with status 2 like a parser error, instead of surfacing inside the
+    argument parser's traceback.
     """
     try:
+        status = dispatch(args)
+        if status is not None:
+            raise SystemExit(status)
         main(args)
     except Exception as error:
         cause = library_error_in(error)

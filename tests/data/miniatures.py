@@ -148,6 +148,10 @@ def write_miniature(class_name: str, root: Path) -> list[str]:
         folders = ["a/airfield", "a/apartment_building/outdoor", "b/bakery/shop", "b/beach"]
         _list_files(root, "Places_LT", [f"data_256/{f}" for f in folders], root / "images")
         return ["--data.init_args.root", str(root), "--data.init_args.image_root", str(root / "images")]
+    elif class_name == "UnlabelledImagesDataModule":
+        for i in range(3):
+            write_image(root / f"image_{i}.jpg", value=60 * i)
+        return ["--data.root", str(root)]
     elif class_name in ("ImageFolderDataModule", "HuggingFaceDataModule"):
         for split, per_class in (("train", 3), ("test", 2)):
             class_folders(root / split, MINI_CLASSES[:4], per_class, suffix=".jpg")
