@@ -57,10 +57,10 @@ class PhaseClock(Callback):
         return self.stamps[end] - self.stamps[start]
 
 
-def one_epoch(module: CPTModule, data: GeneratedDataModule, work_dir: Path) -> PhaseClock:
+def one_epoch(module: CPTModule, data: GeneratedDataModule, work_dir: Path, accelerator: str = "cpu") -> PhaseClock:
     phases = PhaseClock()
     trainer = Trainer(
-        accelerator="cpu",
+        accelerator=accelerator,
         devices=1,
         max_epochs=1,
         logger=False,

@@ -24,6 +24,7 @@ from cpt_lightning.data.feature_cache import (
     FeatureCacheConfig,
     cached_feature_dataset,
     describe_image_file,
+    feature_cache_applies,
     items_digest,
     transform_identity,
 )
@@ -309,7 +310,7 @@ class FewShotDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.test_only:
             raise RuntimeError(f"{type(self).__name__} is a test-only dataset; use it with `cpt test`.")
-        if self.feature_cache is not None:
+        if feature_cache_applies(self, self.feature_cache, train=True):
             dataset = self._cached_features(self.train_items, train=True)
             return resumable_train_loader(self, dataset, self.batch_size, self.seed, num_workers=0)
         dataset = LabelledImageDataset(self.train_items, self._train_transform, self.load_image)
@@ -322,7 +323,7 @@ class FewShotDataModule(L.LightningDataModule):
         return [self._eval_loader(self.test_items[name]) for name in self.eval_classnames]
 
     def _eval_loader(self, items: list[Item]) -> DataLoader:
-        if self.feature_cache is not None:
+        if feature_cache_applies(self, self.feature_cache, train=False):
             dataset = self._cached_features(items, train=False)
         else:
             dataset = LabelledImageDataset(items, self._eval_transform, self.load_image)
