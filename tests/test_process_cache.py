@@ -45,6 +45,17 @@ def test_a_stored_value_that_fails_its_check_is_rebuilt():
     assert rebuilt is not value and rebuilt["dtype"] == "float32"
 
 
+def test_each_kind_keeps_its_most_recently_used_values_up_to_its_limit():
+    cache = ProcessCache(limits={"big": 2})
+    for key in ("a", "b"):
+        cache.get("big", key, lambda key=key: key.upper())
+    cache.get("big", "a", lambda: "rebuilt")  # a is now the most recent
+    cache.get("big", "c", lambda: "C")  # evicts b, the least recently used
+    assert cache.get("big", "a", lambda: "rebuilt") == "A"
+    assert cache.get("big", "b", lambda: "rebuilt") == "rebuilt"
+    assert len(cache) == 2
+
+
 def test_the_clip_is_loaded_once_per_directory_and_reloaded_when_its_files_or_dtype_change(tiny_clip_dir, tmp_path):
     copy = shutil.copytree(tiny_clip_dir, tmp_path / "clip")
     with process_cache() as cache:

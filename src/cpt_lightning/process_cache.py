@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -22,11 +22,19 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-class ProcessCache:
-    """Values by `(kind, key)`; `hits` / `misses` count lookups per kind (for logs and tests)."""
+# Most values of a kind kept at once (least recently used dropped first): a study moves through
+# datasets and seeds, and a CLIP or a split's features can be hundreds of megabytes.
+DEFAULT_LIMIT = 64
+LIMITS = {"clip": 2, "image_features": 16}
 
-    def __init__(self) -> None:
-        self._values: dict[tuple[str, Hashable], object] = {}
+
+class ProcessCache:
+    """Values by `(kind, key)`, at most `limits[kind]` per kind (`DEFAULT_LIMIT` for others), least
+    recently used dropped first; `hits` / `misses` count lookups per kind (for logs and tests)."""
+
+    def __init__(self, limits: dict[str, int] | None = None) -> None:
+        self._values: OrderedDict[tuple[str, Hashable], object] = OrderedDict()
+        self.limits = {**LIMITS, **(limits or {})}
         self.hits: Counter[str] = Counter()
         self.misses: Counter[str] = Counter()
 
@@ -39,10 +47,15 @@ class ProcessCache:
         entry = (kind, key)
         if entry in self._values and (valid is None or valid(self._values[entry])):
             self.hits[kind] += 1
+            self._values.move_to_end(entry)
             return self._values[entry]  # type: ignore[return-value]
         self.misses[kind] += 1
+        self._values.pop(entry, None)
         value = build()
         self._values[entry] = value
+        same_kind = [stored for stored in self._values if stored[0] == kind]
+        for stale in same_kind[: max(0, len(same_kind) - self.limits.get(kind, DEFAULT_LIMIT))]:
+            del self._values[stale]
         return value
 
     def __len__(self) -> int:
