@@ -16,10 +16,10 @@ import contextlib
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from cpt_lightning.reproduce.runs import RunSpec, execute_run, execute_run_in_subprocess
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +96,10 @@ def _pin_worker(slots) -> None:
     _worker_cache.enter_context(process_cache())
 
 
-def _run_one(spec: RunSpec, run_dir: Path, in_process: bool) -> str:
-    if in_process:
-        execute_run(spec, run_dir)
-    else:
-        execute_run_in_subprocess(spec, run_dir)
-    return spec.run_id
-
-
-def run_in_pool(specs: list[tuple[RunSpec, Path]], jobs: int, in_process: bool) -> list[RunSpec]:
-    """Run every `(spec, run_dir)` on `jobs` pinned workers; return the specs that finished.
+def run_in_pool(specs: list[tuple[Any, Path]], jobs: int, run_one: Callable[[Any, Path], Any]) -> list[Any]:
+    """Run `run_one(spec, run_dir)` for every `(spec, run_dir)` on `jobs` pinned workers; return the
+    specs that finished. `run_one` is a module-level function (workers receive it by name), e.g.
+    `reproduce.runs.execute_run`.
 
     A failed run does not stop the others; once all have ended, the failures are raised together.
     """
@@ -118,7 +112,7 @@ def run_in_pool(specs: list[tuple[RunSpec, Path]], jobs: int, in_process: bool) 
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=_pin_worker, initargs=(queue,)
     ) as pool:
-        futures = {pool.submit(_run_one, spec, run_dir, in_process): spec for spec, run_dir in specs}
+        futures = {pool.submit(run_one, spec, run_dir): spec for spec, run_dir in specs}
         for future in concurrent.futures.as_completed(futures):
             spec = futures[future]
             try:

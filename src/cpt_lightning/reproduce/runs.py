@@ -174,10 +174,25 @@ def execute_run_in_subprocess(spec: RunSpec, run_dir: Path) -> None:
         )
 
 
+def missing_config_files(specs: list[RunSpec]) -> list[str]:
+    """Config files the runs name that do not exist (e.g. tuned presets not written yet)."""
+    named = {file for spec in specs for pairs in [spec.configs, *spec.transfer.values()] for _, file in pairs}
+    return sorted(file for file in named if not Path(file).is_file())
+
+
 def unfinished_runs(protocol: Protocol, out_dir: Path, root: Path = Path(".")) -> tuple[list[RunSpec], list[RunSpec]]:
-    """(unfinished, finished) runs of `protocol` under `out_dir`, in plan order."""
+    """(unfinished, finished) runs of `protocol` under `out_dir`, in plan order.
+
+    Every config file the runs name must exist (checked before any run starts or is listed)."""
+    specs = plan_runs(protocol, root)
+    missing = missing_config_files(specs)
+    if missing:
+        raise FileNotFoundError(
+            f"Protocol {protocol.name!r} names config files that do not exist: {missing}. Create them first "
+            "(tuned presets: cpt-tune --out <their folder>, see configs/study/README.md) or fix the paths."
+        )
     unfinished, finished = [], []
-    for spec in plan_runs(protocol, root):
+    for spec in specs:
         (finished if is_finished(spec, out_dir / spec.run_id) else unfinished).append(spec)
     return unfinished, finished
 
@@ -187,15 +202,17 @@ def run_protocol(
 ) -> tuple[list[RunSpec], list[RunSpec]]:
     """Execute every unfinished run of `protocol` under `out_dir`; return (executed, skipped).
 
-    In one process (`in_process`), the frozen CLIP, tokenised class lists, zero-shot text features and
-    cached evaluation features are built once and shared by every run (`process_cache`). `jobs > 1`
-    runs that many at once, each pinned to its own GPUs or CPU cores (`reproduce.parallel`).
+    Every config file the runs name must exist before the first run starts. In one process
+    (`in_process`), the frozen CLIP, tokenised class lists, zero-shot text features and cached
+    evaluation features are built once and shared by every run (`process_cache`). `jobs > 1` runs
+    that many at once, each pinned to its own GPUs or CPU cores (`reproduce.parallel`).
     """
     unfinished, skipped = unfinished_runs(protocol, out_dir, root)
     if jobs > 1:
         from cpt_lightning.reproduce.parallel import run_in_pool
 
-        return run_in_pool([(spec, out_dir / spec.run_id) for spec in unfinished], jobs, in_process), skipped
+        run_one = execute_run if in_process else execute_run_in_subprocess
+        return run_in_pool([(spec, out_dir / spec.run_id) for spec in unfinished], jobs, run_one), skipped
     with process_cache() if in_process else contextlib.nullcontext():
         for spec in unfinished:
             if in_process:
