@@ -131,8 +131,8 @@ class GeneratedDataModule(LightningDataModule):
     def test_dataloader(self) -> DataLoader | list[DataLoader]:
         return self._eval_loaders()
 
-    def predict_dataloader(self) -> DataLoader:
-        return DataLoader(self.eval_sets[next(iter(self.eval_sets))], batch_size=self.batch_size)
+    def predict_dataloader(self) -> DataLoader | list[DataLoader]:
+        return self._eval_loaders()
 
     def _maybe_cached(self, dataset: _Tensors, train: bool) -> _Tensors | CachedFeatureDataset:
         if not feature_cache_applies(self, self.feature_cache, train):
