@@ -1,9 +1,11 @@
 """Fixtures of the bad-input and fault tests: a tiny run config, one trained checkpoint, and the fault log.
 
 `fault_log(fault, message, *outputs)` records what a user sees for one bad input and which files
-the outputs left behind. With `CPT_RELIABILITY_LOG=<file.jsonl>` set (by `tools/reliability_table.py`)
-each record is appended to that file; otherwise nothing is written. Paths under the test's
-`tmp_path` are shown as `<tmp>`.
+the outputs left behind; given an exception, the message is that of the library's own error in its
+chain (what `cpt` prints: jsonargparse wraps errors raised while it instantiates the config).
+With `CPT_RELIABILITY_LOG=<file.jsonl>` set (by `tools/reliability_table.py`) each record is
+appended to that file; otherwise nothing is written. Paths under the test's `tmp_path` are shown
+as `<tmp>`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+import cpt_lightning
 
 LOG_ENV = "CPT_RELIABILITY_LOG"
 CLASSNAMES = ["cat", "dog", "sea lion"]
@@ -69,6 +73,27 @@ def trained_run(tmp_path_factory, tiny_clip_dir) -> Path:
     return config
 
 
+PACKAGE_DIR = Path(cpt_lightning.__file__).resolve().parent
+
+
+def _raised_by_library(error: BaseException) -> bool:
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return traceback is not None and PACKAGE_DIR in Path(traceback.tb_frame.f_code.co_filename).resolve().parents
+
+
+def user_message(error: BaseException) -> str:
+    """The message of the outermost error raised by the library itself in `error`'s chain."""
+    seen, current = set(), error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _raised_by_library(current):
+            return str(current)
+        current = current.__cause__ or current.__context__
+    return str(error)
+
+
 def _files_under(directory: Path) -> list[str]:
     if not directory.exists():
         return []
@@ -77,7 +102,7 @@ def _files_under(directory: Path) -> list[str]:
 
 @pytest.fixture
 def fault_log(request, tmp_path):
-    def record(fault: str, message: str, *outputs: Path) -> None:
+    def record(fault: str, message: str | BaseException, *outputs: Path) -> None:
         log_file = os.environ.get(LOG_ENV)
         if not log_file:
             return
@@ -85,7 +110,7 @@ def fault_log(request, tmp_path):
         entry = {
             "test": request.node.nodeid,
             "fault": fault,
-            "message": message.replace(str(tmp_path), "<tmp>"),
+            "message": (message if isinstance(message, str) else user_message(message)).replace(str(tmp_path), "<tmp>"),
             "left_on_disk": files if outputs else None,
         }
         with open(log_file, "a") as stream:

@@ -24,10 +24,21 @@ def test_typed_paths_and_optimizer_win_and_the_checkpoint_fills_the_rest(trained
     args = ["--config", str(trained_run), "--ckpt_path", str(_checkpoint(trained_run))]
     with caplog.at_level(logging.INFO):
         fit = main(
-            ["fit", *args, "--model.clip_name_or_path", str(moved_clip), "--model.optimizer.init_args.lr", "0.5",
-             "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(tmp_path / "resumed"),
-             "--trainer.callbacks", "[]"]
-        )  # fmt: skip
+            [
+                "fit",
+                *args,
+                "--model.clip_name_or_path",
+                str(moved_clip),
+                "--model.optimizer.init_args.lr",
+                "0.5",
+                "--trainer.max_epochs",
+                "2",
+                "--trainer.default_root_dir",
+                str(tmp_path / "resumed"),
+                "--trainer.callbacks",
+                "[]",
+            ]
+        )
     assert fit.model.hparams["clip_name_or_path"] == str(moved_clip)
     assert fit.trainer.optimizers[0].defaults["lr"] == 0.5
     assert fit.trainer.global_step == 2  # resumed at step 1, one more epoch of one batch
@@ -55,8 +66,20 @@ def test_a_typed_prompt_shape_that_differs_from_the_checkpoint_stops_before_load
     checkpoint = _checkpoint(trained_run)
     before = checkpoint.read_bytes()
     with pytest.raises(ValueError, match=r"n_ctx: you gave 4, the checkpoint was trained with 8") as error:
-        main(["test", "--config", str(trained_run), "--ckpt_path", str(checkpoint),
-              "--model.prompt_learner.init_args.n_ctx", "4"])  # fmt: skip
+        main(
+            [
+                "test",
+                "--config",
+                str(trained_run),
+                "--ckpt_path",
+                str(checkpoint),
+                "--model.prompt_learner.init_args.n_ctx",
+                "4",
+            ]
+        )
     assert checkpoint.read_bytes() == before
-    fault_log("`--ckpt_path` with a typed prompt shape (`n_ctx`) other than the checkpoint's", str(error.value),
-              checkpoint.parent.parent)  # fmt: skip
+    fault_log(
+        "`--ckpt_path` with a typed prompt shape (`n_ctx`) other than the checkpoint's",
+        error.value,
+        checkpoint.parent.parent,
+    )

@@ -8,7 +8,9 @@ explicit checkpoint path is the user's choice and is loaded as given.
 
 While a fit runs, global rank 0 holds `.cpt-run.lock` (run, host, pid) in every
 `ModelCheckpoint` directory; a second fit into the same directory stops at its start instead
-of racing for `last.ckpt`. A lock whose process is gone (a killed job, on the same host) is
+of racing for `last.ckpt`. A directory given as `dirpath` is locked in `setup`, before anything
+(the CLI's config.yaml) is written; one that Lightning derives from the logger is known, and
+locked, only at fit start. A lock whose process is gone (a killed job, on the same host) is
 taken over with a warning; one held from another host is only released by its run or by hand.
 """
 
@@ -37,11 +39,11 @@ NOT_IDENTITY = {
 }
 
 
-class RunMismatchError(RuntimeError):
+class RunMismatchError(ValueError):
     """`--ckpt_path last` found a checkpoint written by another run."""
 
 
-class RunLockError(RuntimeError):
+class RunLockError(OSError):
     """Another fit is writing checkpoints into this run's checkpoint directory."""
 
 
@@ -164,12 +166,22 @@ class RunOwnership(pl.Callback):
             "from it on purpose."
         )
 
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            self._lock_checkpoint_directories(trainer)
+
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._lock_checkpoint_directories(trainer)  # the directories Lightning resolved since `setup`
+
+    def _lock_checkpoint_directories(self, trainer: pl.Trainer) -> None:
         problem = None
         if trainer.is_global_zero:
             directories = {cb.dirpath for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)}
+            held = {lock.path.parent for lock in self._locks}
             try:
                 for directory in sorted(d for d in directories if d and "://" not in str(d)):
+                    if Path(directory) in held:
+                        continue
                     lock = RunLock(directory, self.identity)
                     lock.acquire()
                     self._locks.append(lock)

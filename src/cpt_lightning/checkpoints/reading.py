@@ -13,7 +13,7 @@ import torch
 UNREADABLE = (EOFError, OSError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError)
 
 
-class CheckpointReadError(RuntimeError):
+class CheckpointReadError(ValueError):
     """A checkpoint file exists but cannot be read (empty, truncated, or not a checkpoint)."""
 
 
