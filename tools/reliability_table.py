@@ -28,6 +28,29 @@ as `<tmp>`. "Left on disk" lists every file under the run's output folders after
 (`(nothing)`: the folders are empty or were never created; `-`: the check runs in a constructor,
 which writes nothing).
 
+## The rules behind the messages
+
+- **`--ckpt_path FILE`: what you typed wins.** Values given on the command line or in a config file
+  win over the checkpoint's saved hyper-parameters (paths, optimizer, data); the checkpoint fills in
+  only values left at their defaults, and those are listed in one line at start. A typed prompt
+  option (`model.prompt_learner.*`) that differs from the checkpoint's cannot load, and stops the run
+  before loading, naming both values (`src/cpt_lightning/checkpoints/precedence.py`).
+- **A run owns its checkpoints.** Every checkpoint records its run: a hash of the `model` and `data`
+  configs and `seed_everything` (paths, worker counts and the trainer section left out, so a moved
+  dataset or a longer resumed fit is the same run). `--ckpt_path last` resumes only a checkpoint of
+  the same run; an explicit path is loaded as given. While a fit runs, `.cpt-run.lock` (run, host,
+  pid) in each checkpoint directory stops a second fit into it at its start; a lock left by a killed
+  job on the same host is taken over (`src/cpt_lightning/checkpoints/ownership.py`).
+- **Data are checked before the CLIP loads.** Every file a split, a subset cache or a class folder
+  lists is stat-ed when the data module is built, on every rank; `cpt fit --verify_images true`
+  also decodes every image once. One error lists every bad file, and no subset cache is written
+  (`src/cpt_lightning/data/verify.py`).
+- **Degenerate settings** (a loss term of weight 0, all-singleton clusters, `max_cluster_size >= K`
+  with cluster-aware terms) are named in one warning at fit start
+  (`src/cpt_lightning/callbacks/degenerate_settings.py`).
+
+## What the tests feed in, and what comes out
+
 | Bad input or fault | What the user sees | Left on disk | Test |
 |---|---|---|---|
 """
