@@ -83,3 +83,41 @@ def test_a_typed_prompt_shape_that_differs_from_the_checkpoint_stops_before_load
         error.value,
         checkpoint.parent.parent,
     )
+
+
+def test_the_merge_rule_on_plain_configs():
+    from cpt_lightning.checkpoints.precedence import merge_saved_hyper_parameters
+
+    saved = {
+        "clip_name_or_path": "/old/clip",
+        "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 0.01, "weight_decay": 0.0}},
+        "templates": ["a sketch of a {}."],
+        "classnames": ["cat"],  # linked from the data module: never taken from a checkpoint
+        "_instantiator": "lightning.pytorch.cli.instantiate_module",
+    }
+    current = {
+        "clip_name_or_path": "/new/clip",
+        "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.5, "momentum": 0.9}},
+        "templates": None,
+        "classnames": ["dog"],
+    }
+    # A typed optimizer of another class keeps all of its own arguments; untyped values come from the checkpoint.
+    explicit = {
+        "clip_name_or_path": "/new/clip",
+        "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.5}},
+    }
+    merged = merge_saved_hyper_parameters(saved, explicit, current, "run.ckpt")
+    assert merged.model == {
+        "clip_name_or_path": "/new/clip",
+        "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.5}},
+        "templates": ["a sketch of a {}."],
+    }
+    assert merged.replaced == {"model.templates": ["a sketch of a {}."]}
+    # The same class typed with one argument: that argument is the user's, the others the checkpoint's.
+    same_class = {"optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 0.5}}}
+    merged = merge_saved_hyper_parameters(saved, same_class, current, "run.ckpt")
+    assert merged.model["optimizer"] == {
+        "class_path": "torch.optim.AdamW",
+        "init_args": {"lr": 0.5, "weight_decay": 0.0},
+    }
+    assert merged.model["clip_name_or_path"] == "/old/clip" and "model.clip_name_or_path" in merged.replaced

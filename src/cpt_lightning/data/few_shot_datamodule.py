@@ -35,6 +35,7 @@ from cpt_lightning.data.sampling import (
     Subsample,
     base_new_split,
     groups_by_rank,
+    holdout_counts,
     imbalance_profile,
     imbalance_ranks,
     items_by_label,
@@ -44,7 +45,7 @@ from cpt_lightning.data.sampling import (
 from cpt_lightning.data.subset_cache import cache_file_name, load_cached_subset, save_subset, subset_digest
 from cpt_lightning.data.transforms import EvalTransform, TrainTransform
 from cpt_lightning.data.unpadded_sampler import eval_sampler
-from cpt_lightning.data.verify import missing_files, raise_if_bad, undecodable_images
+from cpt_lightning.data.verify import verify_listed_images
 from cpt_lightning.models.image_settings import ImageSettings
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,9 @@ class FewShotDataModule(L.LightningDataModule):
                 continue
             val_counts = [val_shots] * len(labels)
             if counts is None and splits.val is None:
-                val_counts = self._val_counts_leaving_training_images(pool, labels, val_shots)
+                sizes = [len(bucket) for bucket in items_by_label(pool, len(labels))]
+                trains = [label in self.train_labels for label in labels]
+                val_counts = holdout_counts(sizes, val_shots, trains, self.eval_classnames[name])
             names = self.eval_classnames[name]
             val[name] = sample_per_class(pool, val_counts, f"{self.seed}:val:{name}", names)
         if counts is None and splits.val is None:
@@ -250,27 +253,6 @@ class FewShotDataModule(L.LightningDataModule):
             "train": [list(item) for item in train],
             "val": {name: [list(item) for item in items] for name, items in val.items()},
         }
-
-    def _val_counts_leaving_training_images(self, pool: list[Item], labels: list[int], val_shots: int) -> list[int]:
-        """Validation images taken out of training: at most `n_k - 1` per training class, so each keeps one."""
-        sizes = [len(bucket) for bucket in items_by_label(pool, len(labels))]
-        training = set(self.train_labels)
-        val_counts = [
-            min(val_shots, size - 1) if label in training else val_shots
-            for label, size in zip(labels, sizes, strict=True)
-        ]
-        reduced = [
-            f"{self.all_classnames[label]} ({size} images: {count} to validation)"
-            for label, size, count in zip(labels, sizes, val_counts, strict=True)
-            if label in training and count < min(val_shots, size)
-        ]
-        if reduced:
-            log.warning(
-                "%d classes have too few images to give %d to validation and keep one for training; they "
-                "validate on fewer: %s. Add images or pass a `val_dir` for a full validation set.",
-                len(reduced), val_shots, ", ".join(reduced[:10]) + (" ..." if len(reduced) > 10 else ""),
-            )  # fmt: skip
-        return val_counts
 
     def _require_training_images(self, train: list[Item]) -> None:
         have = {label for _, label in train}
@@ -340,14 +322,7 @@ class FewShotDataModule(L.LightningDataModule):
         splits = self._splits or self.read_splits()
         self._check_splits(splits)
         listed = {"train": splits.train, "val": splits.val or [], "test": splits.test}
-        missing = missing_files(listed, self.image_file)
-        undecodable: list = []
-        if decode:
-            absent = {path for files in missing.values() for path in files}
-            keys = list(dict.fromkeys(key for items in listed.values() for key, _ in items))
-            present = [key for key in keys if str(self.image_file(key)) not in absent]
-            undecodable = undecodable_images(present, self.load_image)
-        raise_if_bad(type(self).__name__, missing, undecodable)
+        verify_listed_images(type(self).__name__, listed, self.image_file, self.load_image if decode else None)
         self._splits = splits
         return splits
 

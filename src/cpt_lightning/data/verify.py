@@ -8,7 +8,7 @@ or `datamodule.verify_files(decode=True)`); it reports every bad file in one err
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -67,3 +67,20 @@ def raise_if_bad(owner: str, missing: dict[str, list[str]], undecodable: list[tu
         "was written. Restore these files (re-extract the dataset archive), or remove them from the split "
         "file / class folder that lists them."
     )
+
+
+def verify_listed_images(
+    owner: str,
+    splits: Mapping[str, Sequence[tuple[Hashable, int]]],
+    file_of: Callable[[Hashable], Path | None],
+    load_image: Callable[[Hashable], Image.Image] | None = None,
+) -> None:
+    """Stat every listed file (`file_of(key)`, None for keys that are no files); with `load_image`, also
+    decode every image whose file is there. Raises one `BadImagesError` listing every bad file."""
+    missing = missing_files(splits, file_of)
+    undecodable: list[tuple[Hashable, str]] = []
+    if load_image is not None:
+        absent = {path for files in missing.values() for path in files}
+        keys = list(dict.fromkeys(key for items in splits.values() for key, _ in items))
+        undecodable = undecodable_images([key for key in keys if str(file_of(key)) not in absent], load_image)
+    raise_if_bad(owner, missing, undecodable)
