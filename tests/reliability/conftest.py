@@ -4,8 +4,8 @@
 the outputs left behind; given an exception, the message is that of the library's own error in its
 chain (what `cpt` prints: jsonargparse wraps errors raised while it instantiates the config).
 With `CPT_RELIABILITY_LOG=<file.jsonl>` set (by `tools/reliability_table.py`) each record is
-appended to that file; otherwise nothing is written. Paths under the test's `tmp_path` are shown
-as `<tmp>`.
+appended to that file; otherwise nothing is written. Paths under pytest's temporary directories are
+shown as `<tmp>`.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _files_under(directory: Path) -> list[str]:
 
 
 @pytest.fixture
-def fault_log(request, tmp_path):
+def fault_log(request, tmp_path, tmp_path_factory):
     def record(fault: str, message: str | BaseException, *outputs: Path) -> None:
         log_file = os.environ.get(LOG_ENV)
         if not log_file:
@@ -110,7 +110,9 @@ def fault_log(request, tmp_path):
         entry = {
             "test": request.node.nodeid,
             "fault": fault,
-            "message": (message if isinstance(message, str) else user_message(message)).replace(str(tmp_path), "<tmp>"),
+            "message": (message if isinstance(message, str) else user_message(message))
+            .replace(str(tmp_path), "<tmp>")
+            .replace(str(tmp_path_factory.getbasetemp()), "<tmp>"),
             "left_on_disk": files if outputs else None,
         }
         with open(log_file, "a") as stream:
