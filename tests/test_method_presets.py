@@ -29,7 +29,7 @@ METHODS = Path(__file__).resolve().parents[1] / "configs" / "methods"
 CLASSNAMES = ["cat", "dog", "sea lion", "shark", "airliner", "goldfish", "tabby", "tiger"]
 GEOMETRY_KEYS = [
     "val/nc1",
-    "val/etf_deviation_global",
+    "val/etf_deviation_global_centred",
     "val/etf_deviation_cluster",
     "val/intra_cluster_cosine_mean",
     "val/intra_cluster_cosine_std",

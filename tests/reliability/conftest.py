@@ -3,7 +3,7 @@
 `fault_log(fault, message, *outputs)` records what a user sees for one bad input and which files
 the outputs left behind; given an exception, the message is that of the library's own error in its
 chain (what `cpt` prints: jsonargparse wraps errors raised while it instantiates the config).
-With `CPT_RELIABILITY_LOG=<file.jsonl>` set (by `tools/reliability_table.py`) each record is
+With `CPT_RELIABILITY_LOG=<file.jsonl>` set (by `python -m cpt_lightning.tools.reliability_table`) each record is
 appended to that file; otherwise nothing is written. Paths under pytest's temporary directories are
 shown as `<tmp>`.
 """

@@ -46,7 +46,7 @@ from cpt_lightning.data.subset_cache import cache_file_name, load_cached_subset,
 from cpt_lightning.data.transforms import EvalTransform, TrainTransform
 from cpt_lightning.data.unpadded_sampler import eval_sampler
 from cpt_lightning.data.verify import verify_listed_images
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 log = logging.getLogger(__name__)
 

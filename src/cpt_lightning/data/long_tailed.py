@@ -16,7 +16,7 @@ from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
 from cpt_lightning.data.layout import DatasetLayoutError, read_imagenet_classnames, require_path
 from cpt_lightning.data.sampling import Subsample, groups_by_count
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 MANY_SHOT_ABOVE = 100
 FEW_SHOT_BELOW = 20

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import torch
 
+from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.losses.base import LossInputs
 
 
-def require_clusters(term_name: str, inputs: LossInputs) -> torch.Tensor:
-    """Return `inputs.cluster_ids`, or explain how to provide them."""
+def require_clusters(term_name: str, inputs: LossInputs) -> ClusterLayout:
+    """Return the layout of the cluster assignment (`inputs.clusters`, else built from `inputs.cluster_ids`),
+    or explain how to provide one."""
+    if inputs.clusters is not None:
+        if inputs.clusters.inverse.numel() != inputs.text_features.shape[0]:
+            raise RuntimeError(
+                f"Loss term '{term_name}': the cluster layout covers {inputs.clusters.inverse.numel()} classes "
+                f"but there are {inputs.text_features.shape[0]} class prototypes; the assignment belongs to "
+                "another class list. Recompute it (start a fresh fit) for the current classes."
+            )
+        return inputs.clusters
     if inputs.cluster_ids is None or inputs.cluster_ids.numel() == 0:
         raise RuntimeError(
             f"Loss term '{term_name}' needs a cluster assignment, but none was set. Add "
@@ -21,7 +31,7 @@ def require_clusters(term_name: str, inputs: LossInputs) -> torch.Tensor:
             f"{inputs.text_features.shape[0]} class prototypes; the assignment belongs to another "
             "class list. Recompute it (start a fresh fit) for the current classes."
         )
-    return inputs.cluster_ids
+    return ClusterLayout.from_ids(inputs.cluster_ids.to(inputs.text_features.device))
 
 
 def require_frozen_text(term_name: str, inputs: LossInputs) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.clustering.layout import ClusterLayout, as_layout
 from cpt_lightning.losses._checks import require_clusters
 from cpt_lightning.losses.base import LossInputs, LossTerm
 
@@ -52,15 +52,16 @@ def cluster_frame_centres(
     text_features: torch.Tensor,
     class_image_means: torch.Tensor,
     class_seen: torch.Tensor,
-    cluster_ids: torch.Tensor,
+    clusters: torch.Tensor | ClusterLayout,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per class k, the origins of its cluster-local frame: `(m_{c(k)}, mu_{c(k)})`, each `[K, D]`.
 
     `mu_C` is the mean of the cluster's text prototypes; `m_C` the mean of
     the running image means of the cluster's classes seen so far (class-
-    balanced, so a head class does not own its cluster's origin).
+    balanced, so a head class does not own its cluster's origin). `clusters`:
+    a `[K]` assignment or its `ClusterLayout`.
     """
-    layout = ClusterLayout.for_assignment(cluster_ids.to(text_features.device))
+    layout = as_layout(clusters, text_features.device)
     text_centres = layout.means(text_features.float())[layout.inverse]
     seen = class_seen.to(class_image_means.dtype).unsqueeze(-1)
     seen_sums = layout.gather(class_image_means * seen).sum(dim=1)
@@ -125,13 +126,13 @@ class ClassConvergenceTerm(LossTerm):
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         if self.variant == "plain":
             return class_convergence_loss(inputs.image_features, inputs.labels, inputs.text_features)
-        cluster_ids = require_clusters(self.name, inputs)
+        clusters = require_clusters(self.name, inputs)
         if self.training:
             self.update_running_means(inputs.image_features, inputs.labels, inputs.text_features.shape[0])
         image_centres, text_centres = cluster_frame_centres(
-            inputs.text_features, self.class_image_means, self.class_seen, cluster_ids
+            inputs.text_features, self.class_image_means, self.class_seen, clusters
         )
-        in_cluster = ClusterLayout.for_assignment(cluster_ids.to(inputs.text_features.device)).class_in_cluster
+        in_cluster = clusters.class_in_cluster
         if self.singletons == "global_frame":
             seen = self.class_seen.unsqueeze(-1).float()
             global_image = (self.class_image_means * seen).sum(0) / seen.sum().clamp_min(1)

@@ -9,49 +9,22 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
+from cpt_lightning.clustering.etf import etf_deviation_per_cluster
 from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.losses._checks import require_clusters
 from cpt_lightning.losses.base import LossInputs, LossTerm
 
 
-def etf_deviation_per_cluster(
-    text_features: torch.Tensor, cluster_ids: torch.Tensor | None = None, centred: bool = True
-) -> torch.Tensor:
-    """Per cluster with n >= 2 members, `mean_{i != j} (u_i . u_j + 1/(n-1))^2`.
-
-    `u_k = normalize(t_k - mu_C)` when `centred`, else `normalize(t_k)`.
-    `cluster_ids=None` treats all classes as one cluster (the global view).
-    Singleton clusters have no pairs and are left out, so the result has one
-    entry per cluster of size >= 2 (possibly none).
-    """
-    features = text_features.float()
-    if cluster_ids is None:
-        layout = ClusterLayout.single_group(features.shape[0], device=features.device)
-    else:
-        layout = ClusterLayout.for_assignment(cluster_ids.to(features.device))
-    grouped = layout.gather(features)  # [C, S, D]
-    if centred:
-        grouped = grouped - layout.grouped_means(grouped).unsqueeze(1)
-    units = F.normalize(grouped, dim=-1) * layout.slot_mask_as(grouped.dtype)
-    cosines = units @ units.transpose(1, 2)  # [C, S, S]
-
-    sizes = layout.sizes_as(features.dtype)
-    target = -1.0 / (sizes - 1).clamp_min(1)  # singletons are dropped below
-    squared = (cosines - target.view(-1, 1, 1)).square() * layout.pair_mask
-    per_cluster = squared.sum(dim=(1, 2)) / (sizes * (sizes - 1)).clamp_min(1)
-    return per_cluster[layout.multi_member_clusters]
-
-
 def etf_separation_loss(
-    text_features: torch.Tensor, cluster_ids: torch.Tensor | None = None, centred: bool = True
+    text_features: torch.Tensor, clusters: torch.Tensor | ClusterLayout | None = None, centred: bool = True
 ) -> torch.Tensor:
     """`L_etf = mean_C mean_{i != j in C} (u_i . u_j + 1/(n-1))^2` over clusters of size >= 2.
 
+    `clusters`: a `[K]` assignment or its `ClusterLayout`; None is one cluster of all classes.
     Returns a differentiable zero when no cluster has two members.
     """
-    per_cluster = etf_deviation_per_cluster(text_features, cluster_ids, centred)
+    per_cluster = etf_deviation_per_cluster(text_features, clusters, centred)
     if per_cluster.numel() == 0:
         return text_features.float().sum() * 0.0
     return per_cluster.mean()
@@ -85,5 +58,5 @@ class EtfSeparationTerm(LossTerm):
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         if self.variant == "global":
             return etf_separation_loss(inputs.text_features, None, centred=False)
-        cluster_ids = require_clusters(self.name, inputs)
-        return etf_separation_loss(inputs.text_features, cluster_ids, centred=self.variant == "cluster_centred")
+        clusters = require_clusters(self.name, inputs)
+        return etf_separation_loss(inputs.text_features, clusters, centred=self.variant == "cluster_centred")

@@ -19,17 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from cpt_lightning.metrics.class_accuracy import harmonic_mean
+from cpt_lightning.metrics.keys import (
+    ACCURACY,
+    ALL_SET,
+    BASE_TO_NEW_SETS,
+    GROUP_ORDER,
+    group_accuracy_metric,
+    harmonic_mean_key,
+    metric_key,
+    set_metric_keys,
+)
 from cpt_lightning.reproduce.runs import RESULTS_FILE
 
-# column -> the test keys that hold it (the first one a run logged wins)
+# column -> the test keys that hold it (the first one a run logged wins); group accuracies are the
+# training classes' groups: of the only set, of base-to-new's base set, or of a set named "all".
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "acc": ("test/acc", "test/all/acc"),
-    "base": ("test/base/acc",),
-    "new": ("test/new/acc",),
-    "HM": ("test/hm",),
-    "head": ("test/acc_head", "test/base/acc_head", "test/all/acc_head"),
-    "medium": ("test/acc_medium", "test/base/acc_medium", "test/all/acc_medium"),
-    "tail": ("test/acc_tail", "test/base/acc_tail", "test/all/acc_tail"),
+    ACCURACY: set_metric_keys("test", ACCURACY, (ALL_SET,)),
+    **{name: (metric_key("test", name, ACCURACY, True),) for name in BASE_TO_NEW_SETS},
+    "HM": (harmonic_mean_key("test"),),
+    **{group: set_metric_keys("test", group_accuracy_metric(group), ("base", ALL_SET)) for group in GROUP_ORDER},
 }
 AVERAGE = "average"
 

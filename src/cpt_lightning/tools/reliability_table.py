@@ -4,7 +4,7 @@ Runs `pytest tests/reliability` with `CPT_RELIABILITY_LOG` set, so that each tes
 fixture appends the message the user saw and the files its outputs left behind; then renders
 them as one table. Nothing in the table is typed by hand:
 
-    python tools/reliability_table.py            # runs the tests (about a minute), writes docs/reliability.md
+    python -m cpt_lightning.tools.reliability_table    # from the checkout's root: runs the tests, writes the doc
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DOC = REPO / "docs" / "reliability.md"
-COMMAND = "python tools/reliability_table.py"
+COMMAND = "python -m cpt_lightning.tools.reliability_table"
 
 HEADER = f"""# Bad input and faults: what the user sees
 
@@ -71,17 +69,22 @@ def render(entries: list[dict]) -> str:
 
 
 def main() -> int:
+    repo = Path.cwd()
+    doc = repo / "docs" / "reliability.md"
+    if not (repo / "tests" / "reliability").is_dir():
+        print(f"Run this from the root of a cpt_lightning checkout; {repo} has no tests/reliability.", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as scratch:
         log_file = Path(scratch) / "faults.jsonl"
-        env = {**os.environ, "CPT_RELIABILITY_LOG": str(log_file), "PYTHONPATH": str(REPO / "src")}
+        env = {**os.environ, "CPT_RELIABILITY_LOG": str(log_file), "PYTHONPATH": str(repo / "src")}
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/reliability"]
-        result = subprocess.run(command, cwd=REPO, env=env)
+        result = subprocess.run(command, cwd=repo, env=env)
         if result.returncode != 0:
             print("The reliability tests failed; docs/reliability.md is left as it was.", file=sys.stderr)
             return result.returncode
         entries = [json.loads(line) for line in log_file.read_text().splitlines()]
-    DOC.write_text(render(entries))
-    print(f"Wrote {DOC} ({len(entries)} rows).")
+    doc.write_text(render(entries))
+    print(f"Wrote {doc} ({len(entries)} rows).")
     return 0
 
 
