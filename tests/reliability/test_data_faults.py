@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -96,3 +97,22 @@ def test_intact_data_pass_both_checks(tmp_path):
     assert len(splits.train) == 12 and len(splits.test) == 6
     data.setup("fit")
     assert len(data.train_items) == 6
+
+
+def test_a_fit_with_no_training_images_stops_instead_of_running_no_step(tmp_path, fault_log):
+    # A subset cache that parses and matches its digest, but lists no training image (an older writer).
+    from cpt_lightning.data import subset_cache
+
+    root = _pets(tmp_path / "pets")
+    data = OxfordPetsDataModule(root=str(root), shots=2, image_settings=TINY, num_workers=0)
+    data.setup("fit")
+    path = next((root / "split_cache").glob("*.json"))
+    payload = json.loads(path.read_text())
+    payload["subset"]["train"] = []
+    payload["digest"] = subset_cache.subset_digest(payload["subset"])
+    path.write_text(json.dumps(payload))
+    emptied = OxfordPetsDataModule(root=str(root), shots=2, image_settings=TINY, num_workers=0)
+    emptied.setup("fit")
+    with pytest.raises(ValueError, match="training subset is empty, so a fit would run no step") as error:
+        emptied.train_dataloader()
+    fault_log("a (cached) training subset with no images", error.value)
