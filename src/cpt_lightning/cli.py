@@ -50,8 +50,14 @@ def _class_groups_of(datamodule: LightningDataModule) -> list[str] | None:
     return list(groups) if groups is not None else None
 
 
+def _class_counts_of(datamodule: LightningDataModule) -> list[int] | None:
+    counts = getattr(datamodule, "class_counts", None)
+    return [int(n) for n in counts] if counts is not None else None
+
+
 class CPTLightningCLI(LightningCLI):
-    """LightningCLI whose data module tells the model its class names and head/medium/tail groups.
+    """LightningCLI whose data module tells the model its class names, head/medium/tail groups and
+    training class counts.
 
     The cluster callback is always on, configured under the top-level `clusters:` key: the
     cluster-aware terms need it, every method's geometry metrics use it, and a user's own
@@ -77,6 +83,7 @@ class CPTLightningCLI(LightningCLI):
         parser.add_lightning_class_args(WandbDashboard, "dashboard")
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
+        parser.link_arguments("data", "model.class_counts", compute_fn=_class_counts_of, apply_on="instantiate")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         self._typed_args = sys.argv[1:] if args is None else args

@@ -128,6 +128,7 @@ class FewShotDataModule(L.LightningDataModule):
             name: [self.all_classnames[k] for k in labels] for name, labels in self.eval_labels.items()
         }
         self.class_groups: list[str] | None = self._class_groups()
+        self.class_counts: list[int] | None = self.training_class_counts()
         self.train_items: list[Item] = []
         self.val_items: dict[str, list[Item]] = {}
         self.test_items: dict[str, list[Item]] = {}
@@ -146,6 +147,10 @@ class FewShotDataModule(L.LightningDataModule):
 
     def benchmark_class_groups(self) -> list[str] | None:
         """Head / medium / tail per class of `all_classnames` defined by the benchmark itself."""
+        return None
+
+    def benchmark_class_counts(self) -> list[int] | None:
+        """Training images per class of `all_classnames`, where the benchmark lists them cheaply."""
         return None
 
     def require(self, relative: str, what: str) -> Path:
@@ -200,6 +205,14 @@ class FewShotDataModule(L.LightningDataModule):
             "subsample": self.subsample,
             "root": str(self.root.resolve()),
         }
+
+    def training_class_counts(self) -> list[int] | None:
+        """Training images per training class, known before `setup`: the sampled `n_k`, or with every
+        image in training the benchmark's own counts (`benchmark_class_counts`), else None."""
+        if self.shots is not None:
+            return self.per_class_counts()
+        counts = self.benchmark_class_counts()
+        return None if counts is None else [counts[k] for k in self.train_labels]
 
     def per_class_counts(self) -> list[int] | None:
         """`n_k` for each training class (None when training on every image)."""
