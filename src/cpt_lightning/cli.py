@@ -55,6 +55,11 @@ def _class_counts_of(datamodule: LightningDataModule) -> list[int] | None:
     return [int(n) for n in counts] if counts is not None else None
 
 
+# Model arguments that come from the data module at instantiation: never from a checkpoint, and no
+# part of a run's identity beyond the data config they derive from.
+DATA_LINKS = {"classnames": _classnames_of, "class_groups": _class_groups_of, "class_counts": _class_counts_of}
+
+
 class CPTLightningCLI(LightningCLI):
     """LightningCLI whose data module tells the model its class names, head/medium/tail groups and
     training class counts.
@@ -81,9 +86,8 @@ class CPTLightningCLI(LightningCLI):
         )  # fmt: skip
         parser.add_lightning_class_args(ClusterAssignmentCallback, "clusters")
         parser.add_lightning_class_args(WandbDashboard, "dashboard")
-        parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
-        parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
-        parser.link_arguments("data", "model.class_counts", compute_fn=_class_counts_of, apply_on="instantiate")
+        for key, compute in DATA_LINKS.items():
+            parser.link_arguments("data", f"model.{key}", compute_fn=compute, apply_on="instantiate")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         self._typed_args = sys.argv[1:] if args is None else args
@@ -112,14 +116,15 @@ class CPTLightningCLI(LightningCLI):
         if not {key for key in saved if key != "_instantiator"}:
             return
         current = self.config[subcommand]["model"].as_dict()
-        merged = merge_saved_hyper_parameters(saved, self._explicit_model_config(subcommand), current, str(ckpt_path))
+        explicit = self._explicit_model_config(subcommand)
+        merged = merge_saved_hyper_parameters(saved, explicit, current, str(ckpt_path), linked=frozenset(DATA_LINKS))
         self.config = self.parser.parse_object({subcommand: {"model": merged.model}}, self.config)
         if merged.replaced:
             rank_zero_info(describe_replaced(merged.replaced, str(ckpt_path)))
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)
-        self.run_identity = RunIdentity.from_config(config.as_dict())
+        self.run_identity = RunIdentity.from_config(config.as_dict(), linked=frozenset(DATA_LINKS))
         self.resumes_last = self.subcommand == "fit" and config.get("ckpt_path") == "last"
         decode = bool(config.get("verify_images"))
         lightning_instantiator = _InstantiatorFn(cli=self, key="data")

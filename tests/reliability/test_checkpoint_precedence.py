@@ -106,7 +106,7 @@ def test_the_merge_rule_on_plain_configs():
         "clip_name_or_path": "/new/clip",
         "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.5}},
     }
-    merged = merge_saved_hyper_parameters(saved, explicit, current, "run.ckpt")
+    merged = merge_saved_hyper_parameters(saved, explicit, current, "run.ckpt", linked={"classnames"})
     assert merged.model == {
         "clip_name_or_path": "/new/clip",
         "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.5}},
@@ -115,7 +115,7 @@ def test_the_merge_rule_on_plain_configs():
     assert merged.replaced == {"model.templates": ["a sketch of a {}."]}
     # The same class typed with one argument: that argument is the user's, the others the checkpoint's.
     same_class = {"optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 0.5}}}
-    merged = merge_saved_hyper_parameters(saved, same_class, current, "run.ckpt")
+    merged = merge_saved_hyper_parameters(saved, same_class, current, "run.ckpt", linked={"classnames"})
     assert merged.model["optimizer"] == {
         "class_path": "torch.optim.AdamW",
         "init_args": {"lr": 0.5, "weight_decay": 0.0},

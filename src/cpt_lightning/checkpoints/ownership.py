@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ RUN_KEY = "cpt_run"
 LOCK_NAME = ".cpt-run.lock"
 # Keys that do not change what a run trains: where files live and how fast they are read.
 NOT_IDENTITY = {
-    "model": ("clip_name_or_path", "classnames", "class_groups"),
+    "model": ("clip_name_or_path",),
     "data": ("root", "cache_dir", "use_cache", "num_workers", "eval_batch_size"),
 }
 
@@ -56,9 +57,11 @@ class RunIdentity:
     data_seed: int | None
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> RunIdentity:
-        """The identity of a parsed run config (`seed_everything`, `model`, `data` as plain dicts)."""
-        model = {k: v for k, v in (config.get("model") or {}).items() if k not in NOT_IDENTITY["model"]}
+    def from_config(cls, config: dict[str, Any], linked: Collection[str] = ()) -> RunIdentity:
+        """The identity of a parsed run config (`seed_everything`, `model`, `data` as plain dicts);
+        `linked`: model arguments filled from the data module (its config already counts)."""
+        left_out = (*NOT_IDENTITY["model"], *linked)
+        model = {k: v for k, v in (config.get("model") or {}).items() if k not in left_out}
         data = dict(config.get("data") or {})
         if isinstance(data.get("init_args"), dict):
             data["init_args"] = {k: v for k, v in data["init_args"].items() if k not in NOT_IDENTITY["data"]}

@@ -12,12 +12,10 @@ an error naming both values, raised before anything is loaded.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# Filled from the data module at instantiation (`link_arguments`), never from a checkpoint.
-LINKED_KEYS = frozenset({"classnames", "class_groups"})
 # Options whose value is baked into the shape of the checkpointed prompt parameters.
 PROMPT_SHAPE_KEY = "prompt_learner"
 
@@ -101,16 +99,21 @@ def _shape_conflicts(saved: dict[str, Any], explicit: dict[str, Any]) -> list[st
 
 
 def merge_saved_hyper_parameters(
-    saved: dict[str, Any], explicit: dict[str, Any], current: dict[str, Any], checkpoint: str
+    saved: dict[str, Any],
+    explicit: dict[str, Any],
+    current: dict[str, Any],
+    checkpoint: str,
+    linked: Collection[str] = (),
 ) -> MergedHyperParameters:
     """Combine a checkpoint's `hyper_parameters` with the model config the user typed.
 
     `saved`: the checkpoint's hyper-parameters; `explicit`: the model values given on the command
-    line or in config files (no defaults); `current`: the parsed model config (with defaults).
+    line or in config files (no defaults); `current`: the parsed model config (with defaults);
+    `linked`: model arguments filled from the data module, which a checkpoint never sets.
     Raises `PromptShapeMismatchError` when an explicit prompt-learner option differs from the
     checkpoint's, listing every such option with both values.
     """
-    saved = _as_class_config({k: v for k, v in saved.items() if k != "_instantiator" and k not in LINKED_KEYS})
+    saved = _as_class_config({k: v for k, v in saved.items() if k != "_instantiator" and k not in linked})
     conflicts = _shape_conflicts(saved, explicit)
     if conflicts:
         raise PromptShapeMismatchError(
