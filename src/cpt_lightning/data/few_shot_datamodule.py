@@ -363,7 +363,7 @@ class FewShotDataModule(L.LightningDataModule):
         if not self.train_items:
             raise DatasetLayoutError(
                 f"{type(self).__name__}: the training subset is empty, so a fit would run no step. Check `root`, "
-                "`shots` and `subsample`."
+                f"`shots` and `subsample`, or delete the subset cache in {self.cache_dir} to sample it again."
             )
         if self.feature_cache is not None:
             dataset = self._cached_features(self.train_items, train=True)
