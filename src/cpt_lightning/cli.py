@@ -14,9 +14,12 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 
 from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
+from cpt_lightning.callbacks.prediction_writer import PredictionWriter
+from cpt_lightning.callbacks.share_prompt import SharePrompt
 from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
 from cpt_lightning.checkpoints import RunIdentity, RunOwnership, merge_saved_hyper_parameters, read_checkpoint
 from cpt_lightning.checkpoints.precedence import describe_replaced
+from cpt_lightning.commands import dispatch, lightning_args
 from cpt_lightning.config_files import check_seed, check_yaml_files
 from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.plugins import AtomicCheckpointIO
@@ -86,6 +89,8 @@ class CPTLightningCLI(LightningCLI):
         )  # fmt: skip
         parser.add_lightning_class_args(ClusterAssignmentCallback, "clusters")
         parser.add_lightning_class_args(WandbDashboard, "dashboard")
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
+        parser.add_lightning_class_args(SharePrompt, "share")
         for key, compute in DATA_LINKS.items():
             parser.link_arguments("data", f"model.{key}", compute_fn=compute, apply_on="instantiate")
 
@@ -157,20 +162,30 @@ class CPTLightningCLI(LightningCLI):
 
 def main(args: list[str] | None = None, run: bool = True) -> CPTLightningCLI:
     """Run the CLI; `args` replaces `sys.argv[1:]` (for tests and notebooks). `run=False` only
-    instantiates the trainer, model and data from `args` (no subcommand), for the reproduce runner."""
+    instantiates the trainer, model and data from `args` (no subcommand), for the reproduce runner.
+    `cpt:NAME` values are preset files (`cpt_lightning.presets`)."""
+    if args is None:
+        # LightningCLI reads sys.argv itself when `args` is None (and warns when given both).
+        sys.argv[1:] = lightning_args(sys.argv[1:])
     return CPTLightningCLI(
         CPTModule,
         LightningDataModule,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
-        args=args,
+        args=None if args is None else lightning_args(args),
         run=run,
+        # The module's `optimizer` / `scheduler` keys configure optimisation (`cpt_lightning.commands`).
+        auto_configure_optimizers=False,
     )
 
 
 def console_main() -> None:
     """The `cpt` console script: runs `main` and returns nothing, so the process exits with status 0
-    (a console script passes its function's return value to `sys.exit`, where an object means failure)."""
+    (a console script passes its function's return value to `sys.exit`, where an object means failure).
+    `cpt presets|export` are dispatched before LightningCLI."""
+    status = dispatch()
+    if status is not None:
+        raise SystemExit(status)
     main()
 
 
