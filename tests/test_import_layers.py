@@ -25,6 +25,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "labels",
         "extras",
         "presets",
+        "checkpoints",
+        "config_files",
         "process_cache",
     ),
     # pure geometry of the cluster-invariant space; the procedural world and its shipped CLIP's path
