@@ -16,8 +16,21 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "src" / "cpt_lightning"
 # share the ETF core through `clustering`, not through one another).
 LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no cpt_lightning imports beyond this layer
-    ("cpt_lightning", "atomic_write", "progress", "image_settings", "optim", "labels", "extras", "presets",
-     "errors", "hardware"),
+    (
+        "cpt_lightning",
+        "atomic_write",
+        "progress",
+        "image_settings",
+        "optim",
+        "labels",
+        "extras",
+        "presets",
+        "checkpoints",
+        "config_files",
+        "process_cache",
+        "errors",
+        "hardware",
+    ),
     # pure geometry of the cluster-invariant space; the procedural world and its shipped CLIP's path
     ("clustering", "world"),
     # torchmetrics metrics (and the metric-key contract); loss terms

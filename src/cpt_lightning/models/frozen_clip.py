@@ -11,6 +11,7 @@ from torch import nn
 from transformers import AutoTokenizer, CLIPConfig, CLIPModel, PreTrainedTokenizerBase
 
 from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.process_cache import cached, files_stamp
 from cpt_lightning.world.checkpoint import world_clip_path
 
 
@@ -51,6 +52,39 @@ def resolve_clip_name(name_or_path: str) -> str:
     return str(builtins[name]())
 
 
+def _eos_mismatch_advice(tokenizer: PreTrainedTokenizerBase, eos_id: int, configured: int) -> str:
+    """Which side to fix: where the model's end-token id is a special token of the tokenizer under another
+    name, the tokenizer's `eos_token` setting is the wrong one; otherwise the model config's id is."""
+    found = (
+        f"text_config.eos_token_id={configured} but the tokenizer's end token {tokenizer.eos_token!r} has id {eos_id}"
+    )
+    special = set(tokenizer.all_special_tokens) | {str(t) for t in tokenizer.added_tokens_decoder.values()}
+    token_at_configured = tokenizer.convert_ids_to_tokens(configured) if 0 <= configured < len(tokenizer) else None
+    if token_at_configured in special and token_at_configured != tokenizer.eos_token:
+        return (
+            f"{found}. The model pools at {token_at_configured!r} (id {configured}), which this tokenizer also "
+            f'knows: its `eos_token` setting is wrong. Set "eos_token": {json.dumps(token_at_configured)} in '
+            "tokenizer_config.json (and special_tokens_map.json) beside the checkpoint, not the model's config.json."
+        )
+    return f"{found}. Set `text_config.eos_token_id={eos_id}` in the checkpoint's config.json."
+
+
+def _load_clip_model(name_or_path: str, torch_dtype: torch.dtype | None) -> CLIPModel:
+    """`CLIPModel.from_pretrained`; a name that is no local directory and fails on the hub may be a mistyped path."""
+    try:
+        return CLIPModel.from_pretrained(name_or_path, torch_dtype=torch_dtype)
+    except OSError as error:
+        if Path(name_or_path).expanduser().exists():
+            raise
+        raise FileNotFoundError(
+            f"CLIP {name_or_path!r} is not a directory ({Path(name_or_path).expanduser().resolve()} does not exist; "
+            f"relative paths start from {Path.cwd()}) and could not be loaded as a Hugging Face Hub id "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). Point "
+            "`model.clip_name_or_path` at a `save_pretrained` directory, or at a hub id such as "
+            "'openai/clip-vit-base-patch16' on a machine that can reach the hub (or has it in its cache)."
+        ) from error
+
+
 class FrozenClip(nn.Module):
     """CLIP with every weight frozen and kept in eval mode.
 
@@ -61,22 +95,26 @@ class FrozenClip(nn.Module):
     transformers 4.x and a model output in 5.x.
     """
 
-    def __init__(self, model: CLIPModel, tokenizer: PreTrainedTokenizerBase, image_settings: ImageSettings) -> None:
+    def __init__(
+        self,
+        model: CLIPModel,
+        tokenizer: PreTrainedTokenizerBase,
+        image_settings: ImageSettings,
+        cache_key: tuple | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
         self.image_settings = image_settings
+        # What identifies these weights for `process_cache` (path, file stamps, dtype); None: never shared.
+        self.cache_key = cache_key
         self.model.requires_grad_(False)
         self.model.eval()
         eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token) if tokenizer.eos_token else None
         configured = model.config.text_config.eos_token_id
         if eos_id is not None and configured not in (2, eos_id):
             # CLIP pools at the first `eos_token_id`; a mismatch pools at the wrong token silently.
-            raise ValueError(
-                f"text_config.eos_token_id={configured} but the tokenizer's end token "
-                f"{tokenizer.eos_token!r} has id {eos_id}. Set `text_config.eos_token_id={eos_id}` "
-                "in the checkpoint's config.json."
-            )
+            raise ValueError(_eos_mismatch_advice(tokenizer, eos_id, configured))
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, torch_dtype: torch.dtype | None = None) -> FrozenClip:
@@ -91,9 +129,18 @@ class FrozenClip(nn.Module):
                 "directory written by `CLIPModel.save_pretrained` (with the tokenizer files beside it), "
                 "or at a hub id such as 'openai/clip-vit-base-patch16'."
             )
-        model = CLIPModel.from_pretrained(name_or_path, torch_dtype=torch_dtype)
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        return cls(model, tokenizer, _read_image_settings(name_or_path))
+        key = (name_or_path, files_stamp(local) if local.is_dir() else None, str(torch_dtype))
+
+        def load() -> tuple[CLIPModel, PreTrainedTokenizerBase, ImageSettings, torch.dtype]:
+            model = _load_clip_model(name_or_path, torch_dtype)
+            return model, AutoTokenizer.from_pretrained(name_or_path), _read_image_settings(name_or_path), model.dtype
+
+        def unchanged(value) -> bool:  # a run under `precision="bf16-true"` casts the shared weights in place
+            model, _, _, dtype = value
+            return all(p.dtype == dtype and not p.requires_grad for p in model.parameters())
+
+        model, tokenizer, settings, _ = cached("clip", key, load, valid=unchanged)
+        return cls(model, tokenizer, settings, cache_key=key)
 
     @property
     def config(self) -> CLIPConfig:
