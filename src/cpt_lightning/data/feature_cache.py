@@ -299,7 +299,8 @@ def cached_feature_dataset(
             indices = list(range(len(labels)))
         device = next(clip.parameters()).device
         features = encode_dataset(clip, dataset, indices, config.encode_batch_size, config.num_workers, device)
-        features = features.view(max(views, 1), len(labels), -1).transpose(0, 1).contiguous()
+        # The width is named, not inferred: an empty split (no items) has no features to infer it from.
+        features = features.view(max(views, 1), len(labels), clip.config.projection_dim).transpose(0, 1).contiguous()
         save_atomically(path, {"key": key, "features": features})
         return features
 
