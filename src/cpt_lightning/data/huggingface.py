@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
-from cpt_lightning.data.feature_cache import FeatureCacheConfig
-from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
+from cpt_lightning.data.few_shot_datamodule import FewShotDataModule
 from cpt_lightning.data.layout import DatasetLayoutError
-from cpt_lightning.data.sampling import Subsample
-from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.data.subset_plan import RawSplits
 
 
 class HuggingFaceDataModule(FewShotDataModule):
@@ -37,17 +36,9 @@ class HuggingFaceDataModule(FewShotDataModule):
         image_column: str = "image",
         label_column: str = "label",
         shots: int | None = None,
-        seed: int = 1,
-        tau: float = 1.0,
-        subsample: Subsample = "all",
-        batch_size: int = 32,
-        eval_batch_size: int = 100,
-        num_workers: int = 4,
-        image_settings: ImageSettings | None = None,
         cache_dir: str | None = None,
-        use_cache: bool = True,
-        feature_cache: FeatureCacheConfig | None = None,
         hf_cache_dir: str | None = None,
+        **kwargs: Any,
     ) -> None:
         import datasets
 
@@ -58,20 +49,7 @@ class HuggingFaceDataModule(FewShotDataModule):
         self.hf_dataset = datasets.load_dataset(name, data_dir=data_dir, cache_dir=hf_cache_dir)
         cache_dir = cache_dir or str(Path("~/.cache/cpt_lightning/splits").expanduser())
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        super().__init__(
-            data_dir or cache_dir,
-            shots,
-            seed,
-            tau,
-            subsample,
-            batch_size,
-            eval_batch_size,
-            num_workers,
-            image_settings,
-            cache_dir,
-            use_cache,
-            feature_cache,
-        )
+        super().__init__(data_dir or cache_dir, cache_dir=cache_dir, shots=shots, **kwargs)
 
     def _split(self, role: str):
         split = self.split_names[role]
