@@ -237,7 +237,6 @@ class SampledDataModule(L.LightningDataModule):
         )
 
 
-
 class FewShotDataModule(SampledDataModule):
     """A `SampledDataModule` over a dataset folder `root`, with the sampled subset cached on disk.
 
