@@ -29,8 +29,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     # what runs the CLI or reads checkpoints: the experiment runner, checkpoint analysis
     ("reproduce", "analysis"),
-    # tooling that regenerates assets and docs; test helpers
-    ("tools", "testing"),
+    # tooling that regenerates assets and docs; test helpers; cpt-tune (runs the CLI, reads protocols)
+    ("tools", "testing", "tuning"),
 )
 LAYER_OF = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 

@@ -209,7 +209,7 @@ def test_builtin_runs_parse_against_the_shipped_configs(tmp_path):
     assert printed["data"]["init_args"]["subsample"] == "base_to_new"
     assert printed["seed_everything"] == 2 and printed["trainer"]["default_root_dir"] == str(tmp_path)
     method = yaml.safe_load((repo / "configs" / "methods" / "kgcoop.yaml").read_text())
-    expected = [t["class_path"] for t in method["model.loss_terms"]]
+    expected = [t["class_path"] for t in method["model"]["loss_terms"]]
     assert [t["class_path"] for t in printed["model"]["loss_terms"]] == expected
 
     shift = plan_runs(builtin_protocols()["domain_generalization"].select(methods=["zeroshot"], seeds=[1]), repo)[0]

@@ -35,6 +35,7 @@ def test_base_to_new_classes_and_imbalanced_counts_follow_the_profile():
     expected = sorted((max(1, math.floor(16 * 0.06 ** (r / (len(base) - 1)))) for r in range(len(base))), reverse=True)
     assert sorted(counts.tolist(), reverse=True) == expected
     assert counts.max() == 16 and counts.min() == 1
+    assert module.class_counts == counts.tolist()  # what the long-tail terms get is what training draws
     assert module.class_groups is not None and set(module.class_groups) == {"head", "medium", "tail"}
 
 

@@ -110,6 +110,7 @@ class SampledDataModule(L.LightningDataModule):
             name: [self.all_classnames[k] for k in labels] for name, labels in self.eval_labels.items()
         }
         self.class_groups: list[str] | None = self.plan.class_groups
+        self.class_counts: list[int] | None = self.training_class_counts()
         self.train_items: list[Item] = []
         self.val_items: dict[str, list[Item]] = {}
         self.test_items: dict[str, list[Item]] = {}
@@ -129,6 +130,10 @@ class SampledDataModule(L.LightningDataModule):
         """Head / medium / tail per class of `all_classnames` defined by the benchmark itself."""
         return None
 
+    def benchmark_class_counts(self) -> list[int] | None:
+        """Training images per class of `all_classnames`, where the benchmark lists them cheaply."""
+        return None
+
     def load_image(self, key: Hashable) -> Image.Image:
         """Decode one image from its key (a file path here; a row index for HuggingFace data)."""
         return open_image_file(key)
@@ -146,6 +151,14 @@ class SampledDataModule(L.LightningDataModule):
 
     def _ranks(self) -> list[int]:
         return self.plan.ranks
+
+    def training_class_counts(self) -> list[int] | None:
+        """Training images per training class, known before `setup`: the sampled `n_k`, or with every
+        image in training the benchmark's own counts (`benchmark_class_counts`), else None."""
+        if self.shots is not None:
+            return self.per_class_counts()
+        counts = self.benchmark_class_counts()
+        return None if counts is None else [counts[k] for k in self.train_labels]
 
     def per_class_counts(self) -> list[int] | None:
         """`n_k` for each training class (None when training on every image)."""

@@ -57,11 +57,12 @@ class ListFileDataModule(FewShotDataModule):
 
         return RawSplits(train=resolved("train"), val=resolved("val"), test=resolved("test"))
 
-    def benchmark_class_groups(self) -> list[str]:
+    def benchmark_class_counts(self) -> list[int]:
         counts = Counter(label for _, label in self.read_list("train"))
-        return groups_by_count(
-            [counts.get(k, 0) for k in range(len(self.all_classnames))], MANY_SHOT_ABOVE, FEW_SHOT_BELOW
-        )
+        return [counts.get(k, 0) for k in range(len(self.all_classnames))]
+
+    def benchmark_class_groups(self) -> list[str]:
+        return groups_by_count(self.benchmark_class_counts(), MANY_SHOT_ABOVE, FEW_SHOT_BELOW)
 
 
 class ImageNetLTDataModule(ListFileDataModule):

@@ -43,3 +43,20 @@ def require_frozen_text(term_name: str, inputs: LossInputs) -> torch.Tensor:
             "`CPTModule` or pass `frozen_text_features` in `LossInputs`."
         )
     return inputs.frozen_text_features
+
+
+def require_class_counts(term_name: str, inputs: LossInputs) -> torch.Tensor:
+    """Return `inputs.class_counts`, or explain how to provide them."""
+    counts = inputs.class_counts
+    if counts is None or counts.numel() == 0:
+        raise RuntimeError(
+            f"Loss term '{term_name}' needs the training count of every class, but none were given. "
+            "`cpt` links them from the data module's `class_counts`; when building `CPTModule` yourself "
+            "pass `class_counts=[...]`, or pass `class_counts` in `LossInputs`."
+        )
+    if counts.numel() != inputs.logits.shape[-1]:
+        raise RuntimeError(
+            f"Loss term '{term_name}': class_counts has {counts.numel()} entries for "
+            f"{inputs.logits.shape[-1]} classes; give one count per training class."
+        )
+    return counts

@@ -20,7 +20,9 @@ class LossInputs:
     cluster-invariant space, or None before the cluster callback ran.
     `clusters` is that assignment's `ClusterLayout`, built once when the
     assignment was installed (`CPTModule` passes it every step); without it a
-    term builds the layout from `cluster_ids` for this call.
+    term builds the layout from `cluster_ids` for this call. `class_counts[k]`
+    is the number of training images of class k (the long-tail terms' prior),
+    or None when the data module does not know it.
     """
 
     logits: torch.Tensor  # [B, K]
@@ -30,6 +32,7 @@ class LossInputs:
     frozen_text_features: torch.Tensor | None = None  # [K, D]
     cluster_ids: torch.Tensor | None = None  # [K], long
     clusters: ClusterLayout | None = None
+    class_counts: torch.Tensor | None = None  # [K]
 
 
 class LossTerm(nn.Module):
@@ -37,8 +40,9 @@ class LossTerm(nn.Module):
 
     Subclasses set `name` (the key it is logged under, `train/loss_<name>`)
     and implement `forward(inputs) -> scalar`. A term that needs the cluster
-    assignment or the frozen features says so with `needs_clusters` /
-    `needs_frozen_text`, so the module can fail early with a clear error.
+    assignment, the frozen features or the training class counts says so with
+    `needs_clusters` / `needs_frozen_text` / `needs_class_counts`, so the
+    module can fail early with a clear error.
     A term with work that depends only on the assignment and `t0` (fixed for
     a fit) does it in `prepare`, which the module calls once per installed
     assignment.
@@ -47,6 +51,7 @@ class LossTerm(nn.Module):
     name: str = "term"
     needs_clusters: bool = False
     needs_frozen_text: bool = False
+    needs_class_counts: bool = False
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()

@@ -32,6 +32,10 @@ class LossCollection(nn.Module):
         return any(term.needs_clusters and term.weight > 0 for term in self.terms.values())
 
     @property
+    def needs_class_counts(self) -> bool:
+        return any(term.needs_class_counts and term.weight > 0 for term in self.terms.values())
+
+    @property
     def needs_frozen_text(self) -> bool:
         return any(term.needs_frozen_text and term.weight > 0 for term in self.terms.values())
 

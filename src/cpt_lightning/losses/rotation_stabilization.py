@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from cpt_lightning.clustering.layout import ClusterLayout, as_layout
 from cpt_lightning.losses._checks import require_clusters, require_frozen_text
 from cpt_lightning.losses.base import LossInputs, LossTerm
+from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
 
 
 def procrustes_align(frozen: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
@@ -47,19 +48,17 @@ def align_to_tuned(frozen_r: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
         return frozen_r.transpose(-1, -2) @ u @ vh @ q2.transpose(-1, -2)
 
 
-def procrustes_rotation_loss(
+def procrustes_residual_per_cluster(
     text_features: torch.Tensor,
     frozen_text_features: torch.Tensor,
     clusters: torch.Tensor | ClusterLayout,
     frozen_r: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """`L_rot = mean_C ||T_C - T0_C R_C||_F^2 / n` over clusters with n >= 2.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(||T_C - T0_C R_C||_F^2 / n, n)` for each cluster with n >= 2, the rotation detached.
 
-    `clusters`: a `[K]` assignment or its `ClusterLayout`. A singleton can
-    always be rotated onto its target exactly, so it carries no signal and is
-    left out. Differentiable zero when no cluster qualifies. `frozen_r`: the
-    frozen side's `frozen_factor` of the gathered `t0`, if already known (it
-    does not change during a fit).
+    `clusters`: a `[K]` assignment or its `ClusterLayout`. A singleton can always be rotated onto
+    its target exactly, so it carries no signal and is left out. `frozen_r`: the frozen side's
+    `frozen_factor` of the gathered `t0`, if already known (it does not change during a fit).
     """
     tuned = text_features.float()
     layout = as_layout(clusters, tuned.device)
@@ -68,9 +67,25 @@ def procrustes_rotation_loss(
         frozen_r = frozen_factor(layout.gather(frozen_text_features.float().to(tuned.device)))
     aligned = align_to_tuned(frozen_r, tuned_grouped.detach()).to(tuned.dtype)
     per_cluster = (tuned_grouped - aligned).square().sum(dim=(1, 2)) / layout.sizes_as(tuned.dtype)
-    if not layout.has_multi_member_cluster:
-        return tuned.sum() * 0.0
-    return per_cluster[layout.multi_member_clusters].mean()
+    keep = layout.multi_member_clusters
+    return per_cluster[keep], layout.sizes[keep]
+
+
+def procrustes_rotation_loss(
+    text_features: torch.Tensor,
+    frozen_text_features: torch.Tensor,
+    clusters: torch.Tensor | ClusterLayout,
+    frozen_r: torch.Tensor | None = None,
+    cluster_weighting: ClusterWeighting = "uniform",
+) -> torch.Tensor:
+    """`L_rot = mean_C ||T_C - T0_C R_C||_F^2 / n` over clusters with n >= 2 (size-weighted with
+    `cluster_weighting="size"`); a differentiable zero when no cluster qualifies. `clusters`: a `[K]`
+    assignment or its `ClusterLayout`.
+    """
+    per_cluster, sizes = procrustes_residual_per_cluster(text_features, frozen_text_features, clusters, frozen_r)
+    if per_cluster.numel() == 0:
+        return text_features.float().sum() * 0.0
+    return cluster_mean(per_cluster, sizes, cluster_weighting)
 
 
 def centroid_anchor_loss(
@@ -94,17 +109,26 @@ class RotationStabilizationTerm(LossTerm):
 
     Variants: `procrustes` (per-cluster orthogonal Procrustes, the rotation
     detached) and `centroid` (only the cluster centroids are anchored).
+    `cluster_weighting` averages the Procrustes residuals over clusters alike
+    ("uniform") or by size ("size").
     """
 
     name = "rot"
     needs_clusters = True
     needs_frozen_text = True
 
-    def __init__(self, weight: float = 1.0, variant: Literal["procrustes", "centroid"] = "procrustes") -> None:
+    def __init__(
+        self,
+        weight: float = 1.0,
+        variant: Literal["procrustes", "centroid"] = "procrustes",
+        cluster_weighting: ClusterWeighting = "uniform",
+    ) -> None:
         super().__init__(weight)
         if variant not in ("procrustes", "centroid"):
             raise ValueError(f"RotationStabilizationTerm: variant must be 'procrustes' or 'centroid', got {variant!r}.")
+        check_weighting("RotationStabilizationTerm", cluster_weighting)
         self.variant = variant
+        self.cluster_weighting = cluster_weighting
         # (layout, frozen factor) from `prepare`: t0 and the clusters are fixed for a fit, so the frozen
         # half of every step's Procrustes problem is factorised once per installed assignment.
         self._prepared: tuple[ClusterLayout, torch.Tensor] | None = None
@@ -121,5 +145,5 @@ class RotationStabilizationTerm(LossTerm):
         if self.variant == "procrustes":
             prepared = self._prepared
             frozen_r = prepared[1] if prepared is not None and prepared[0] is clusters else None
-            return procrustes_rotation_loss(inputs.text_features, frozen, clusters, frozen_r)
+            return procrustes_rotation_loss(inputs.text_features, frozen, clusters, frozen_r, self.cluster_weighting)
         return centroid_anchor_loss(inputs.text_features, frozen, clusters)

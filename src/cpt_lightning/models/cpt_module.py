@@ -61,6 +61,8 @@ class CPTModule(LightningModule):
             zero-shot classifier); "{}" is replaced by the class name.
         class_groups: per training class "head" / "medium" / "tail" (linked
             from the data module), for grouped accuracies.
+        class_counts: per training class its number of training images (linked
+            from the data module), the prior of the long-tail loss terms.
         optimizer: optimizer factory over the prompt parameters.
         scheduler: LR-scheduler factory; `WarmupCosineLR` gets the trainer's
             `max_epochs` when it has none.
@@ -74,6 +76,7 @@ class CPTModule(LightningModule):
         loss_terms: list[LossTerm] | None = None,
         templates: list[str] | None = None,
         class_groups: list[str] | None = None,
+        class_counts: list[int] | None = None,
         optimizer: OptimizerCallable = coop_sgd,
         scheduler: LRSchedulerCallable = WarmupCosineLR,
     ) -> None:
@@ -85,7 +88,14 @@ class CPTModule(LightningModule):
                 f"class_groups has {len(class_groups)} entries for {len(classnames)} classes; "
                 "give one group per class or None."
             )
-        self.save_hyperparameters(ignore=["loss_terms"])
+        if class_counts is not None and (len(class_counts) != len(classnames) or min(class_counts) < 1):
+            raise ValueError(
+                f"class_counts must hold one positive training count per class ({len(classnames)}); got "
+                f"{list(class_counts)}. Link it from the data module or drop classes without images."
+            )
+        # The counts only feed training losses (not checkpointed either), and a checkpoint loaded for
+        # other classes (`load_from_checkpoint(path, classnames=other)`) must not inherit them.
+        self.save_hyperparameters(ignore=["loss_terms", "class_counts"])
         self.classnames = list(classnames)
         self.class_groups = list(class_groups) if class_groups is not None else None
         self.templates = list(templates) if templates else list(DEFAULT_TEMPLATES)
@@ -93,6 +103,15 @@ class CPTModule(LightningModule):
         prompt_learner = resolve_factory(prompt_learner)
         self.prompt_learner = prompt_learner(self.clip, self.classnames) if prompt_learner is not None else None
         self.loss = LossCollection(loss_terms if loss_terms is not None else [CrossEntropyTerm()])
+        if self.loss.needs_class_counts and class_counts is None:
+            raise ValueError(
+                "A loss term (logit adjustment, balanced softmax) needs the training count of every class, "
+                "but `class_counts` is None. `cpt` links it from the data module's `class_counts` (None when "
+                "it trains on every image of a benchmark without counts); pass `model.class_counts` yourself."
+            )
+        # Derived from the data at build time, like the class names: never checkpointed.
+        counts = torch.tensor(class_counts if class_counts is not None else [], dtype=torch.float32)
+        self.register_buffer("class_counts", counts, persistent=False)
         self.optimizer_factory = resolve_factory(optimizer)
         self.scheduler_factory = resolve_factory(scheduler)
         # t0 depends only on class names and the frozen CLIP: recomputed, never checkpointed.
@@ -218,6 +237,7 @@ class CPTModule(LightningModule):
             frozen_text_features=self.frozen_text_features if self.frozen_text_features.numel() else None,
             cluster_ids=self.cluster_ids if self.cluster_ids.numel() else None,
             clusters=self.cluster_layout,
+            class_counts=self.class_counts if self.class_counts.numel() else None,
         )
         total, terms = self.loss(inputs)
         # `update`, not `__call__`: the per-batch accuracy that `__call__` also computes is never used.

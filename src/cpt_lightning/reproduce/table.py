@@ -59,7 +59,8 @@ def load_results(out_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted(out_dir.rglob(RESULTS_FILE))]
 
 
-def _column_values(metrics: dict[str, float]) -> dict[str, float]:
+def column_values(metrics: dict[str, float]) -> dict[str, float]:
+    """The table's columns (percent) that a run's test metrics hold."""
     values = {}
     for column, keys in COLUMNS.items():
         present = [key for key in keys if key in metrics]
@@ -83,7 +84,7 @@ def summarise(results: list[dict[str, Any]]) -> list[Row]:
     for result in results:
         spec = result["spec"]
         for dataset, metrics in result["tests"].items():
-            per_seed[(spec["setting"], dataset, spec["method"])][spec["seed"]] = _column_values(metrics)
+            per_seed[(spec["setting"], dataset, spec["method"])][spec["seed"]] = column_values(metrics)
     rows = []
     for (setting, dataset, method), by_seed in per_seed.items():
         columns = {column for values in by_seed.values() for column in values}
