@@ -7,7 +7,8 @@ subclass only describes its layout: `read_classnames()` (cheap, called in `__ini
 can link class names to the model) and `read_splits()` (lists the images, called in `setup`).
 Subclasses declare their own parameters and forward the rest with `**kwargs`, so every shared
 parameter is declared here once (jsonargparse follows `**kwargs` into these signatures, so
-`--data.help` and `--print_config` still list them, typed).
+`--data.help` and `--print_config` still list them, typed). The two bases share this file (over
+the package's 300-line guide) because `FewShotDataModule` is `SampledDataModule` plus a folder.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from cpt_lightning.data.feature_cache import (
     transform_identity,
 )
 from cpt_lightning.data.image_dataset import LabelledImageDataset, open_image_file
-from cpt_lightning.data.layout import check_split_labels, require_path, require_root
+from cpt_lightning.data.layout import DatasetLayoutError, check_split_labels, require_path, require_root
 from cpt_lightning.data.model_interface import resolve_image_settings
 from cpt_lightning.data.resumable_loader import resumable_train_loader
 from cpt_lightning.data.sampling import Item, Subsample, imbalance_ranks, relabel
@@ -45,12 +46,14 @@ from cpt_lightning.data.subset_cache import (
 from cpt_lightning.data.subset_plan import (
     RawSplits,
     check_sampling_arguments,
+    check_training_images,
     plan_classes,
     sample_subset,
     subset_matches_splits,
 )
 from cpt_lightning.data.transforms import EvalTransform, TrainTransform
 from cpt_lightning.data.unpadded_sampler import eval_sampler
+from cpt_lightning.data.verify import verify_listed_images
 from cpt_lightning.image_settings import ImageSettings
 
 log = logging.getLogger(__name__)
@@ -86,7 +89,7 @@ class SampledDataModule(L.LightningDataModule):
         feature_cache: FeatureCacheConfig | None = None,
     ) -> None:
         super().__init__()
-        check_sampling_arguments(shots, tau, subsample)
+        check_sampling_arguments(shots, tau, subsample, seed)
         self.shots, self.seed, self.tau, self.subsample = shots, seed, tau, subsample
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.image_settings = image_settings
@@ -114,6 +117,7 @@ class SampledDataModule(L.LightningDataModule):
         self.train_items: list[Item] = []
         self.val_items: dict[str, list[Item]] = {}
         self.test_items: dict[str, list[Item]] = {}
+        self._splits: RawSplits | None = None
         self._prepared = False
 
     # ---- what a subclass describes -------------------------------------------------------------
@@ -137,6 +141,10 @@ class SampledDataModule(L.LightningDataModule):
     def load_image(self, key: Hashable) -> Image.Image:
         """Decode one image from its key (a file path here; a row index for HuggingFace data)."""
         return open_image_file(key)
+
+    def image_file(self, key: Hashable) -> Path | None:
+        """The file behind an image key, for the stat pass; None where `load_image` reads rows, not files."""
+        return Path(str(key)) if type(self).load_image is SampledDataModule.load_image else None
 
     def describe_image(self, key: Hashable) -> str:
         """What identifies one image's content for the feature cache: path, size and modification time."""
@@ -168,16 +176,29 @@ class SampledDataModule(L.LightningDataModule):
         """The training and validation items of this plan (`sample_subset`); test-only data has none."""
         if self.test_only:
             return {"train": [], "val": {name: [] for name in self.eval_labels}}
-        return sample_subset(self.plan, splits, self.shots, self.seed, self.classnames)
+        subset = sample_subset(self.plan, splits, self.shots, self.seed, self.classnames, self.eval_classnames)
+        check_training_images(subset["train"], self.classnames, type(self).__name__)
+        return subset
 
     # ---- Lightning hooks -------------------------------------------------------------------------
 
+    def verify_files(self, decode: bool = False) -> RawSplits:
+        """List the splits once and check that every listed image file exists; with `decode`, that every
+        image decodes. One error lists every bad file (see `data/verify.py`)."""
+        if self._splits is not None and not decode:
+            return self._splits
+        splits = self._splits or self.read_splits()
+        check_split_labels(splits, self.all_classnames, type(self).__name__, require_train=not self.test_only)
+        listed = {"train": splits.train, "val": splits.val or [], "test": splits.test}
+        verify_listed_images(type(self).__name__, listed, self.image_file, self.load_image if decode else None)
+        self._splits = splits
+        return splits
+
     def prepare_subsets(self) -> None:
-        """List the images and build train / val / test items (idempotent; `setup` calls it)."""
+        """List and verify the images and build train / val / test items (idempotent; `setup` calls it)."""
         if self._prepared:
             return
-        splits = self.read_splits()
-        check_split_labels(splits, self.all_classnames, type(self).__name__, require_train=not self.test_only)
+        splits = self.verify_files()
         subset = self.sampled_subset(splits)
         self.train_items = [(key, label) for key, label in subset["train"]]
         self.val_items = {name: [(k, y) for k, y in items] for name, items in subset["val"].items()}
@@ -194,6 +215,12 @@ class SampledDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.test_only:
             raise RuntimeError(f"{type(self).__name__} is a test-only dataset; use it with `cpt test`.")
+        if not self.train_items:
+            raise DatasetLayoutError(
+                f"{type(self).__name__}: the training subset is empty, so a fit would run no step. Check `root`, "
+                f"`shots` and `subsample`, or delete the subset cache in {getattr(self, 'cache_dir', None)} to "
+                "sample it again."
+            )
         if self.feature_cache is not None:
             dataset = self._cached_features(self.train_items, train=True)
             return resumable_train_loader(self, dataset, self.batch_size, self.seed, num_workers=0)

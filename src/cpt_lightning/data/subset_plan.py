@@ -13,13 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cpt_lightning.data.layout import DatasetLayoutError
 from cpt_lightning.data.sampling import (
     Item,
     Subsample,
     base_new_split,
     groups_by_rank,
+    holdout_counts,
     imbalance_profile,
     imbalance_ranks,
+    items_by_label,
     relabel,
     sample_per_class,
 )
@@ -49,8 +52,8 @@ class ClassPlan:
     class_groups: list[str] | None
 
 
-def check_sampling_arguments(shots: int | None, tau: float, subsample: str) -> None:
-    """Raise a `ValueError` that says what to set when shots, tau or subsample are out of range."""
+def check_sampling_arguments(shots: int | None, tau: float, subsample: str, seed: int = 0) -> None:
+    """Raise a `ValueError` that says what to set when shots, tau, seed or subsample are out of range."""
     if shots is not None and shots < 1:
         raise ValueError(f"shots must be a positive integer or None (all images); got {shots}.")
     if not 0.0 < tau <= 1.0:
@@ -60,6 +63,10 @@ def check_sampling_arguments(shots: int | None, tau: float, subsample: str) -> N
         )
     if tau < 1.0 and shots is None:
         raise ValueError(f"tau={tau} needs `shots` (the head class's count); got shots=None.")
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(
+            f"seed (the data sampling seed, `data.init_args.seed`) must be a non-negative integer; got {seed!r}."
+        )
     if subsample not in SUBSAMPLES:
         raise ValueError(f"subsample must be 'all', 'base', 'new' or 'base_to_new'; got {subsample!r}.")
 
@@ -90,7 +97,7 @@ def plan_classes(
     (`imbalance_ranks`). Groups: by rank when `tau < 1`, else the benchmark's own
     `benchmark_groups` (one per class of the full list), else None.
     """
-    check_sampling_arguments(shots, tau, subsample)
+    check_sampling_arguments(shots, tau, subsample, seed)
     eval_labels = eval_label_sets(num_classes, subsample)
     train_labels = eval_labels["new"] if subsample == "new" else next(iter(eval_labels.values()))
     ranks = popularity_ranks(train_labels) if popularity_ranks else imbalance_ranks(len(train_labels), seed)
@@ -115,15 +122,21 @@ def _val_pool(splits: RawSplits, train_subset: list[Item] | None) -> list[Item]:
 
 
 def sample_subset(
-    plan: ClassPlan, splits: RawSplits, shots: int | None, seed: int, classnames: Sequence[str]
+    plan: ClassPlan,
+    splits: RawSplits,
+    shots: int | None,
+    seed: int,
+    classnames: Sequence[str],
+    eval_classnames: dict[str, list[str]],
 ) -> dict[str, Any]:
     """`{"train": [[key, label]...], "val": {set: [[key, label]...]}}` drawn by `plan` from `splits`.
 
     Training: `plan.counts[k]` images of each training class (`sample_per_class`, seed
     `"<seed>:train"`), or all of them. Validation: `min(shots, 4)` images per class of each
     evaluation set from the official val split, or from training images the training subset
-    does not use; with every image in training and an official val split, all of it.
-    `classnames`: the training classes' names, for the warning about short classes.
+    does not use (with every image in training, at most `n_k - 1` of a class that also trains,
+    `holdout_counts`); with every image in training and an official val split, all of it.
+    `classnames` / `eval_classnames`: the classes' names, for the warnings about short classes.
     """
     train_pool = relabel(splits.train, plan.train_labels)
     if plan.counts is None:
@@ -140,8 +153,13 @@ def sample_subset(
         pool = relabel(val_pool, labels)
         if shots is None and splits.val is not None:
             val[name] = pool
-        else:
-            val[name] = sample_per_class(pool, [val_shots] * len(labels), f"{seed}:val:{name}")
+            continue
+        val_counts = [val_shots] * len(labels)
+        if plan.counts is None and splits.val is None:
+            sizes = [len(bucket) for bucket in items_by_label(pool, len(labels))]
+            trains = [label in plan.train_labels for label in labels]
+            val_counts = holdout_counts(sizes, val_shots, trains, eval_classnames[name])
+        val[name] = sample_per_class(pool, val_counts, f"{seed}:val:{name}", eval_classnames[name])
     if plan.counts is None and splits.val is None:
         held_out = {key for items in val.values() for key, _ in items}
         train = [item for item in train if item[0] not in held_out]
@@ -149,6 +167,17 @@ def sample_subset(
         "train": [list(item) for item in train],
         "val": {name: [list(item) for item in items] for name, items in val.items()},
     }
+
+
+def check_training_images(train: Sequence[Sequence[Any]], classnames: Sequence[str], owner: str) -> None:
+    """Fail, naming the classes, when a freshly drawn training subset leaves a training class without images."""
+    have = {label for _, label in train}
+    empty = [name for label, name in enumerate(classnames) if label not in have]
+    if empty:
+        raise DatasetLayoutError(
+            f"{owner}: training classes {empty[:10]} have no training images after sampling "
+            f"({len(empty)} of {len(classnames)}). Add images to them or remove them from the dataset."
+        )
 
 
 def subset_matches_splits(subset: dict[str, Any], splits: RawSplits, plan: ClassPlan) -> bool:
