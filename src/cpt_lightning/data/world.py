@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Hashable
 from typing import Any, Literal
 
@@ -43,12 +44,13 @@ def attribute_popularity_ranks(class_codes: np.ndarray, seed: int) -> list[int]:
 
 
 @functools.lru_cache(maxsize=16)
-def _rendered(dataset: str, split: str, per_class: int, world_seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _rendered(dataset: str, split: str, per_class: int, world_seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     # Rendering is deterministic, and a study runs many fits on the same pools in one process
-    # (the reproduce runner's --in-process mode): render each pool once.
+    # (the reproduce runner's --in-process mode): render each pool once. The digest of the pixels
+    # is the pool's identity for the feature cache (a changed renderer changes it).
     images, labels = WorldDataset(dataset).render_split(split, per_class, seed=world_seed)
     images.setflags(write=False)
-    return images, labels
+    return images, labels, hashlib.sha256(images.tobytes()).hexdigest()
 
 
 class WorldDataModule(SampledDataModule):
@@ -58,7 +60,8 @@ class WorldDataModule(SampledDataModule):
     training pool of `train_pool_per_class` images per class (the few-shot
     and imbalanced subsets are drawn from it exactly as for a real benchmark),
     a validation pool and `test_per_class` test images per class. Nothing is
-    read from disk, and the sampled subset is not cached (it is cheaper to draw than to check).
+    read from disk and the sampled subset is not cached (it is cheaper to draw than to check); only a
+    `feature_cache` writes there.
 
     Args:
         dataset: which world dataset (`cpt_lightning.world.world_dataset_names()`).
@@ -109,6 +112,7 @@ class WorldDataModule(SampledDataModule):
         self.popularity = popularity
         self.crop_scale = tuple(crop_scale)
         self._images: dict[str, np.ndarray] = {}
+        self._pool_digests: dict[str, str] = {}
         super().__init__(
             shots=shots, subsample=subsample, eval_batch_size=eval_batch_size, num_workers=num_workers, **kwargs
         )
@@ -125,20 +129,18 @@ class WorldDataModule(SampledDataModule):
         counts = {"train": self.train_pool_per_class, "val": self.val_pool_per_class, "test": self.test_per_class}
         items = {}
         for split, per_class in counts.items():
-            images, labels = _rendered(self.world.name, split, per_class, self.world_seed)
+            images, labels, self._pool_digests[split] = _rendered(self.world.name, split, per_class, self.world_seed)
             self._images[split] = images
             items[split] = [(f"{split}/{i}", int(label)) for i, label in enumerate(labels)]
         return RawSplits(train=items["train"], val=items["val"], test=items["test"])
 
+    def describe_image(self, key: Hashable) -> str:
+        """A rendered image's key with its pool's pixel digest (the feature cache's identity of the image)."""
+        return f"{self._pool_digests[str(key).split('/')[0]]}/{key}"
+
     def load_image(self, key: Hashable) -> Image.Image:
         split, index = str(key).split("/")
         return Image.fromarray(self._images[split][int(index)])
-
-    def describe_image(self, key: Hashable) -> str:
-        # A render is fixed by the dataset, the split's pool size and the rendering seed.
-        split = str(key).split("/")[0]
-        per_class = {"train": self.train_pool_per_class, "val": self.val_pool_per_class}.get(split, self.test_per_class)
-        return f"{self.world.name}:{self.world_seed}:{per_class}:{key}"
 
     def setup(self, stage: str | None = None) -> None:
         super().setup(stage)

@@ -35,6 +35,7 @@ from cpt_lightning.models.prompt_checkpoint import check_trained_parameters, dro
 from cpt_lightning.models.prompt_learner import PromptLearner
 from cpt_lightning.models.step_logging import logs_this_step
 from cpt_lightning.optim import WarmupCosineLR, coop_sgd
+from cpt_lightning.process_cache import cached
 
 PromptLearnerFactory = Callable[[FrozenClip, list[str]], PromptLearner]
 
@@ -166,7 +167,18 @@ class CPTModule(LightningModule):
         re-normalised mean over `templates` (default: the module's) (`FrozenClip.zero_shot_text_features`)."""
         classnames = self.classnames if classnames is None else classnames
         templates = list(templates) if templates is not None else self.templates
-        return self.clip.zero_shot_text_features(classnames, templates, batch_size)
+        device = self.clip.token_embedding.weight.device
+        key = None
+        if self.clip.cache_key is not None:
+            autocast = torch.is_autocast_enabled(device.type)
+            precision = (autocast, torch.get_autocast_dtype(device.type) if autocast else None)
+            key = (self.clip.cache_key, tuple(classnames), tuple(templates), str(device), str(precision))
+        features = cached(
+            "zero_shot_text_features",
+            key,
+            lambda: self.clip.zero_shot_text_features(classnames, templates, batch_size),
+        )
+        return features.to(device, copy=True)  # a copy: the shared value must not change with a run's buffer
 
     def logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
         return self.clip.logit_scale * image_features @ text_features.t().to(image_features.dtype)
