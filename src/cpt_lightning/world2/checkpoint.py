@@ -1,0 +1,20 @@
+"""Where the pretrained hierarchical-world CLIP ships inside the package."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def world2_clip_path() -> Path:
+    """Directory of the shipped hierarchical-world CLIP (model, tokenizer, preprocessor config).
+
+    Raises `FileNotFoundError` naming the directory and the command that creates it when it is missing.
+    """
+    path = Path(str(resources.files("cpt_lightning") / "assets" / "world2_clip"))
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"No pretrained hierarchical-world CLIP at {path}. Create it with "
+            f"`python -m cpt_lightning.world2.pretrain --out {path} --seed 0` (about 45 minutes on 2 CPU cores)."
+        )
+    return path
