@@ -118,11 +118,20 @@ def evaluate_hier(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, per_clas
     return results
 
 
-def pretrain_hier(out: Path, max_steps: int, seed: int, batch_size: int, lr: float, save_every: int | None) -> dict:
+def pretrain_hier(
+    out: Path,
+    max_steps: int,
+    seed: int,
+    batch_size: int,
+    lr: float,
+    save_every: int | None = None,
+    eval_per_class: int = 10,
+) -> dict:
     """Train from scratch, save to `out`, and return the summary written to `pretraining_summary.json`.
 
     With `save_every`, a copy of the model so far goes to `out/partial` every that many steps (for an
-    early look at zero-shot); it does not change the training stream or the final weights.
+    early look at zero-shot); it does not change the training stream or the final weights, and neither
+    does `eval_per_class` (test images per class of the summary's zero-shot evaluation).
     """
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -148,7 +157,7 @@ def pretrain_hier(out: Path, max_steps: int, seed: int, batch_size: int, lr: flo
         "batch_size": batch_size,
         "parameters": sum(p.numel() for p in model.parameters()),
         # Evaluation seed 12345 is never a pretraining seed path (see HierPairStream).
-        "zero_shot_test_seed_12345": evaluate_hier(model, tokenizer, per_class=10, seed=12345),
+        "zero_shot_test_seed_12345": evaluate_hier(model, tokenizer, per_class=eval_per_class, seed=12345),
     }
     out.mkdir(parents=True, exist_ok=True)
     save_world_clip(model, tokenizer, out, WORLD2_IMAGE_SETTINGS)
@@ -171,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--save-every", type=int, default=None, help="also save the model so far to OUT/partial")
+    parser.add_argument("--eval-per-class", type=int, default=10, help="test images per class in the summary")
     parser.add_argument("--pixel-stats", action="store_true", help="print the pixel mean/std and exit")
     args = parser.parse_args(argv)
     if args.pixel_stats:
@@ -178,7 +188,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.out is None:
         parser.error("--out is required")
-    summary = pretrain_hier(args.out, args.max_steps, args.seed, args.batch_size, args.lr, args.save_every)
+    summary = pretrain_hier(
+        args.out, args.max_steps, args.seed, args.batch_size, args.lr, args.save_every, args.eval_per_class
+    )
     print(json.dumps(summary, indent=2))
 
 
