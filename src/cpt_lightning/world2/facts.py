@@ -30,11 +30,14 @@ from cpt_lightning.clustering import assign_clusters
 from cpt_lightning.data.sampling import base_new_split
 from cpt_lightning.models.image_settings import ImageSettings
 from cpt_lightning.world.zero_shot import DEFAULT_TEMPLATE, image_features, pixel_values, text_features
+from cpt_lightning.world2.attributes import FAMILY_SIZE
 from cpt_lightning.world2.checkpoint import world2_clip_path
 from cpt_lightning.world2.datasets import HierWorldDataset, hier_dataset_names
 
 CLUSTER_SIZES = (4, 8, 16, 32)
-HIERARCHY_LEVELS = ("colour family", "shape family", "family pair")
+# Groupings of classes the clusters may follow: the hue families, the tone (a shade's place in its
+# family: vivid, dark, light, muted; a cross-cutting grouping of shades), the shape families, and pairs.
+HIERARCHY_LEVELS = ("colour family", "tone", "shape family", "family pair")
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,9 @@ def family_labels(class_codes: np.ndarray) -> dict[str, np.ndarray]:
     colour_family, shape_family = class_codes[:, 0], class_codes[:, 2]
     return {
         "colour family": colour_family,
+        "tone": class_codes[:, 1] % FAMILY_SIZE,
         "shape family": shape_family,
-        "family pair": colour_family * 4 + shape_family,
+        "family pair": colour_family * FAMILY_SIZE + shape_family,
     }
 
 
@@ -94,6 +98,12 @@ def cluster_facts(
     )
 
 
+def random_clusters(features: np.ndarray, max_cluster_size: int) -> np.ndarray:
+    """The cosine clusters' sizes with classes dealt at random (seed 0): the chance baseline."""
+    clusters = assign_clusters(features, max_cluster_size=max_cluster_size, method="cosine", seed=0).numpy()
+    return np.random.default_rng(0).permutation(clusters)
+
+
 def new_class_placement(base: np.ndarray, new: np.ndarray, base_codes: np.ndarray, new_codes: np.ndarray) -> float:
     """Share of new classes whose nearest base-cluster centroid (S = 16) holds a base class of its colour
     family or its shape family."""
@@ -112,24 +122,28 @@ def prototypes(model: CLIPModel, tokenizer, classnames: list[str]) -> np.ndarray
     return text_features(model, tokenizer, [DEFAULT_TEMPLATE.format(name) for name in classnames]).numpy()
 
 
-def test_predictions(model, tokenizer, settings, dataset: HierWorldDataset, per_class: int, seed: int):
-    """Fresh test renders of every class, classified zero-shot among base classes and among new classes.
+def test_predictions(model, tokenizer, settings, dataset: HierWorldDataset, counts, seed: int):
+    """Fresh test renders (`counts` per class: one int or one per class), classified zero-shot among base
+    classes and among new classes.
 
-    Returns `{half: (labels within the half, predictions within the half)}` for "base" and "new".
+    Returns `{half: (labels within the half, predictions within the half)}` for "base" and "new" (a half
+    without images is left out).
     """
-    images, labels = dataset.render_split("test", per_class, seed)
+    images, labels = dataset.render_split("test", counts, seed)
     features = image_features(model, pixel_values(images, settings))
     results = {}
     for half, classes in zip(("base", "new"), base_new_split(len(dataset.classnames)), strict=True):
         mask = np.isin(labels, classes)
+        if not mask.any():
+            continue
         classifier = torch.from_numpy(prototypes(model, tokenizer, [dataset.classnames[k] for k in classes]))
         results[half] = (labels[mask] - classes[0], (features[mask] @ classifier.T).argmax(dim=1).numpy())
     return results
 
 
-def zero_shot(model, tokenizer, settings, dataset: HierWorldDataset, per_class: int, seed: int) -> dict[str, float]:
+def zero_shot(model, tokenizer, settings, dataset: HierWorldDataset, counts, seed: int) -> dict[str, float]:
     """Top-1 of zero-shot classification among base classes and among new classes, on fresh test renders."""
-    predictions = test_predictions(model, tokenizer, settings, dataset, per_class, seed)
+    predictions = test_predictions(model, tokenizer, settings, dataset, counts, seed)
     return {half: float(np.mean(predicted == labels)) for half, (labels, predicted) in predictions.items()}
 
 
@@ -168,7 +182,8 @@ def facts_markdown(model_dir: str | None = None, per_class: int = 20, seed: int 
         f"projection dimension D = {dim}; K_base = {len(base)} {'>' if len(base) > dim + 1 else '<='} "
         f"D + 1 = {dim + 1}, "
         "so the base prototypes cannot form one global simplex ETF.",
-        "- Hierarchy: 4 colour families x 4 shades, 4 shape families x 4 shapes (two levels each); every family "
+        "- Hierarchy: 4 colour families x 4 shades (each shade also has a tone: vivid, dark, light, muted), "
+        "4 shape families x 4 shapes (two levels each); every family "
         "pair holds "
         f"{int(np.sum((base_codes[:, 0] == 0) & (base_codes[:, 2] == 0)))} base and "
         f"{int(np.sum((new_codes[:, 0] == 0) & (new_codes[:, 2] == 0)))} new classes.",
@@ -176,14 +191,15 @@ def facts_markdown(model_dir: str | None = None, per_class: int = 20, seed: int 
         'Cosine clustering of the frozen base prototypes ("a photo of a {class}."), '
         "`assign_clusters(method='cosine', seed=0)`:",
         "",
-        "| S | clusters | purity: colour family | purity: shape family | purity: family pair "
-        "| margin (within - between) |",
-        "|---|---|---|---|---|---|",
+        "| S | clusters | purity: colour family | purity: tone | purity: shape family | purity: family pair "
+        "| margin (within - between) | margin of random clusters, same sizes |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for size in CLUSTER_SIZES:
         facts = cluster_facts(base_protos, base_codes, size)
         purities = " | ".join(f"{facts.purity[level]:.2f}" for level in HIERARCHY_LEVELS)
-        lines.append(f"| {size} | {facts.clusters} | {purities} | {facts.margin:.3f} |")
+        random_margin = cosine_margin(base_protos, random_clusters(base_protos, size))
+        lines.append(f"| {size} | {facts.clusters} | {purities} | {facts.margin:.3f} | {random_margin:.3f} |")
     levels = family_labels(base_codes)
     true_margins = ", ".join(f"{level} {cosine_margin(base_protos, labels):.3f}" for level, labels in levels.items())
     placement = new_class_placement(base_protos, new_protos, base_codes, new_codes)
