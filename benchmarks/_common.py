@@ -15,7 +15,7 @@ from cpt_lightning.testing import vit_b16_config  # noqa: E402
 
 def real_clip_tokenizer():
     """OpenAI's CLIP tokenizer, built from the BPE file in ../shared/clip-bpe."""
-    from cpt_lightning.models.clip_tokenizer import build_clip_tokenizer
+    from cpt_lightning.testing.clip_tokenizer import build_clip_tokenizer
 
     bpe = SHARED / "clip-bpe" / "bpe_simple_vocab_16e6.txt.gz"
     if not bpe.is_file():

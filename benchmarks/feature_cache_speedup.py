@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from lightning.pytorch import Callback, Trainer
+from lightning.pytorch import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import imagenet_classnames, machine_line, save_clip  # noqa: E402
@@ -31,6 +31,7 @@ from _common import imagenet_classnames, machine_line, save_clip  # noqa: E402
 from cpt_lightning.data.feature_cache import FeatureCacheConfig  # noqa: E402
 from cpt_lightning.data.generated import GeneratedDataModule  # noqa: E402
 from cpt_lightning.models import CPTModule  # noqa: E402
+from cpt_lightning.testing import quiet_trainer  # noqa: E402
 
 TARGET = 5.0
 
@@ -59,19 +60,7 @@ class PhaseClock(Callback):
 
 def one_epoch(module: CPTModule, data: GeneratedDataModule, work_dir: Path) -> PhaseClock:
     phases = PhaseClock()
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        callbacks=[phases],
-        default_root_dir=work_dir,
-    )
+    trainer = quiet_trainer(work_dir, max_epochs=1, limit_val_batches=0, callbacks=[phases])
     trainer.fit(module, data)
     return phases
 

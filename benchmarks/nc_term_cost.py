@@ -64,9 +64,9 @@ def loss_seconds(module: CPTModule, batch: int, generator: torch.Generator) -> f
     image = torch.nn.functional.normalize(torch.randn(batch, dim, generator=generator), dim=-1)
     labels = torch.randint(0, classes, (batch,), generator=generator)
     frozen = module.frozen_text_features if module.frozen_text_features.numel() else None
-    clusters = module.cluster_ids if module.cluster_ids.numel() else None
+    cluster_ids = module.cluster_ids if module.cluster_ids.numel() else None
     start = time.process_time()
-    inputs = LossInputs(image @ text.t() * 100.0, labels, image, text, frozen, clusters)
+    inputs = LossInputs(image @ text.t() * 100.0, labels, image, text, frozen, cluster_ids, module.cluster_layout)
     module.loss(inputs)[0].backward()
     return time.process_time() - start
 

@@ -30,7 +30,7 @@ def shared_path(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def clip_tokenizer_dir(tmp_path_factory) -> Path:
-    from cpt_lightning.models.clip_tokenizer import build_clip_tokenizer
+    from cpt_lightning.testing.clip_tokenizer import build_clip_tokenizer
 
     out = tmp_path_factory.mktemp("clip_tokenizer")
     build_clip_tokenizer(shared_path("clip-bpe", "bpe_simple_vocab_16e6.txt.gz"), out)

@@ -19,6 +19,7 @@ from cpt_lightning.losses import (
     CrossEntropyTerm,
     EtfSeparationTerm,
     KgCoOpAnchorTerm,
+    LogitAdjustedCrossEntropyTerm,
     RotationStabilizationTerm,
 )
 from cpt_lightning.models import CPTModule
@@ -29,7 +30,7 @@ METHODS = Path(__file__).resolve().parents[1] / "configs" / "methods"
 CLASSNAMES = ["cat", "dog", "sea lion", "shark", "airliner", "goldfish", "tabby", "tiger"]
 GEOMETRY_KEYS = [
     "val/nc1",
-    "val/etf_deviation_global",
+    "val/etf_deviation_global_centred",
     "val/etf_deviation_cluster",
     "val/intra_cluster_cosine_mean",
     "val/intra_cluster_cosine_std",
@@ -78,11 +79,29 @@ def logged_columns(log_dir: str) -> dict[str, list[float]]:
         ("kgcoop.yaml", [CrossEntropyTerm, KgCoOpAnchorTerm]),
         ("npt.yaml", [CrossEntropyTerm, EtfSeparationTerm]),
         ("cpt.yaml", [CrossEntropyTerm, EtfSeparationTerm, ClassConvergenceTerm, RotationStabilizationTerm]),
+        ("coop_la.yaml", [LogitAdjustedCrossEntropyTerm]),
+        (
+            "cpt_la.yaml",
+            [LogitAdjustedCrossEntropyTerm, EtfSeparationTerm, ClassConvergenceTerm, RotationStabilizationTerm],
+        ),
     ],
 )
 def test_presets_build_the_documented_objective(preset, expected_terms, tiny_clip_dir, tmp_path):
     cli = build_only(METHODS / preset, run_config(tmp_path, tiny_clip_dir))
     assert [type(term) for term in cli.model.loss.terms.values()] == expected_terms
+
+
+def test_cli_links_the_training_class_counts_for_logit_adjustment(tiny_clip_dir, tmp_path):
+    cli = build_only(METHODS / "coop_la.yaml", run_config(tmp_path, tiny_clip_dir))
+    # GeneratedDataModule trains on train_per_class=2 images of each of the 8 classes (run_config).
+    assert cli.model.class_counts.tolist() == [2.0] * len(CLASSNAMES)
+
+
+def test_logit_adjustment_without_class_counts_fails_before_training(tiny_clip_dir):
+    with pytest.raises(ValueError, match="class_counts` is None"):
+        CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir), loss_terms=[LogitAdjustedCrossEntropyTerm()])
+    with pytest.raises(ValueError, match="one positive training count per class"):
+        CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir), class_counts=[1] * (len(CLASSNAMES) - 1))
 
 
 def test_zeroshot_preset_has_no_prompt_learner(tiny_clip_dir, tmp_path):

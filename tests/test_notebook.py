@@ -29,7 +29,7 @@ TIME_LIMIT_S = 180
 # What the training logs after each validation epoch, and the notebook recomputes from the checkpoint.
 COMPARED = (
     "val/etf_deviation_cluster",
-    "val/etf_deviation_global",
+    "val/etf_deviation_global_centred",
     "val/intra_cluster_cosine_mean",
     "val/intra_cluster_cosine_std",
     "val/base/nc1",

@@ -14,8 +14,8 @@ from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
 from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.plugins import AtomicCheckpointIO
 
-# Lightning's default progress bar redraws after every step. Under cProfile its per-step hook took
-# 0.50 ms at refresh 1 and 0.08 ms at refresh 10 (docs/performance.md): a tenth of a tiny model's step.
+# Lightning's default progress bar redraws after every step, a visible share of a tiny model's step
+# (measured in docs/performance.md); every 10 steps keeps it live at a fraction of the cost.
 PROGRESS_BAR_REFRESH_RATE = 10
 
 
@@ -43,8 +43,14 @@ def _class_groups_of(datamodule: LightningDataModule) -> list[str] | None:
     return list(groups) if groups is not None else None
 
 
+def _class_counts_of(datamodule: LightningDataModule) -> list[int] | None:
+    counts = getattr(datamodule, "class_counts", None)
+    return [int(n) for n in counts] if counts is not None else None
+
+
 class CPTLightningCLI(LightningCLI):
-    """LightningCLI whose data module tells the model its class names and head/medium/tail groups.
+    """LightningCLI whose data module tells the model its class names, head/medium/tail groups and
+    training class counts.
 
     The cluster callback is always on, configured under the top-level `clusters:` key: the
     cluster-aware terms need it, every method's geometry metrics use it, and a user's own
@@ -61,6 +67,7 @@ class CPTLightningCLI(LightningCLI):
         parser.add_lightning_class_args(WandbDashboard, "dashboard")
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
+        parser.link_arguments("data", "model.class_counts", compute_fn=_class_counts_of, apply_on="instantiate")
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 TINY = ImageSettings(crop_size=8, resize_shortest_edge=8)
 

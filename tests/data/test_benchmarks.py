@@ -179,6 +179,7 @@ def test_imagenet_lt_lists_and_many_medium_few_groups(tmp_path):
         (tmp_path / f"ImageNet_LT_{split}.txt").write_text("".join(rels))
     dm = ImageNetLTDataModule(root=str(tmp_path), image_settings=TINY, num_workers=0)
     assert dm.classnames == names and dm.class_groups == ["head", "medium", "tail"]
+    assert dm.class_counts == [101, 20, 19]  # every listed image trains: the list's own counts
     dm.setup("fit")  # list files only: images are not opened until loading
     assert labels_of(dm.train_items) == per_class
     assert labels_of(dm.test_items["all"]) == {0: 1, 1: 1, 2: 1}

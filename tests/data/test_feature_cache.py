@@ -8,16 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lightning.pytorch import Trainer
 from PIL import Image
 
 from cpt_lightning.data import ImageFolderDataModule
 from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.generated import GeneratedDataModule
+from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.models import CPTModule, IVLPPromptLearner
 from cpt_lightning.models.image_features import ImageFeatures
-from cpt_lightning.models.image_settings import ImageSettings
-from cpt_lightning.testing import save_random_clip
+from cpt_lightning.testing import quiet_trainer, save_random_clip
 
 pytestmark = pytest.mark.model
 
@@ -26,23 +25,9 @@ FOLDERS = ["cat", "dog", "shark"]
 _sgd = functools.partial(torch.optim.SGD, lr=0.5)
 
 
-def _trainer(tmp_path: Path, **kwargs) -> Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        default_root_dir=tmp_path,
-    )
-    return Trainer(**{**defaults, **kwargs})
-
-
 def _attached(datamodule, module: CPTModule, tmp_path: Path):
     """Attach `datamodule` to a trainer holding `module`, as `fit` does before it asks for loaders."""
-    trainer = _trainer(tmp_path)
+    trainer = quiet_trainer(tmp_path)
     trainer.strategy.connect(module)
     datamodule.trainer = trainer
     datamodule.setup("fit")
@@ -92,7 +77,7 @@ def test_cached_eval_features_and_predictions_equal_the_pixel_ones(tiny_clip_dir
 
     accuracy = {}
     for name, data in (("pixels", plain), ("cached", cached)):
-        accuracy[name] = _trainer(tmp_path).validate(module, data, verbose=False)[0]["val/acc"]
+        accuracy[name] = quiet_trainer(tmp_path).validate(module, data, verbose=False)[0]["val/acc"]
     assert accuracy["cached"] == accuracy["pixels"]
 
 
@@ -102,7 +87,7 @@ def test_a_fit_on_cached_features_trains_the_same_prompts(tiny_clip_dir, tmp_pat
         torch.manual_seed(0)
         module = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir), optimizer=_sgd)
         data = GeneratedDataModule(CLASSNAMES, train_per_class=2, batch_size=4, feature_cache=cache)
-        _trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(module, data)
+        quiet_trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(module, data)
         prompts[name] = module.prompt_learner.ctx.detach().clone()
     initial = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir)).prompt_learner.ctx
     assert not torch.equal(prompts["pixels"], initial)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cpt_lightning.data import ImageFolderDataModule, ImageNetDataModule
-from cpt_lightning.models.image_settings import CLIP_MEAN, CLIP_STD, ImageSettings
+from cpt_lightning.image_settings import CLIP_MEAN, CLIP_STD, ImageSettings
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from cpt_lightning.data.transforms import EvalTransform, TrainTransform, random_resized_crop_box
-from cpt_lightning.models.image_settings import CLIP_MEAN, CLIP_STD, ImageSettings
+from cpt_lightning.image_settings import CLIP_MEAN, CLIP_STD, ImageSettings
 
 
 def test_eval_normalisation_matches_a_hand_computation():

@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import pytest
 import torch
-from lightning.pytorch import Trainer
 
 from cpt_lightning.data.generated import GeneratedDataModule
 from cpt_lightning.metrics.class_accuracy import harmonic_mean
 from cpt_lightning.models import CPTModule
+from cpt_lightning.testing import quiet_trainer
 
 CLASSNAMES = ["cat", "dog", "sea lion", "shark", "airliner", "goldfish", "tabby"]  # base: first 4, new: last 3
 GROUPS = ["head", "medium", "tail", "tail"]
-
-
-def _trainer(tmp_path) -> Trainer:
-    return Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
 
 
 @pytest.mark.model
 def test_base_to_new_test_reports_base_new_hm_and_groups(tiny_clip_dir, tmp_path):
     data = GeneratedDataModule(CLASSNAMES, eval_per_class=3, batch_size=5, subsample="base_to_new", class_groups=GROUPS)
     module = CPTModule(data.classnames, clip_name_or_path=str(tiny_clip_dir), prompt_learner=None, class_groups=GROUPS)
-    trainer = _trainer(tmp_path)
+    trainer = quiet_trainer(tmp_path)
     trainer.test(module, data)
     logged = {k: v.item() for k, v in trainer.callback_metrics.items()}
 

@@ -6,28 +6,14 @@ import functools
 
 import pytest
 import torch
-from lightning.pytorch import Trainer
 
 from cpt_lightning.data.generated import GeneratedDataModule
 from cpt_lightning.models import CPTModule
+from cpt_lightning.testing import quiet_trainer
 
 pytestmark = pytest.mark.model
 
 CLASSNAMES = ["cat", "sea lion", "great white shark", "dog"]
-
-
-def _trainer(tmp_path, **kwargs) -> Trainer:
-    defaults = dict(
-        max_epochs=1,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        num_sanity_val_steps=0,
-    )
-    return Trainer(**{**defaults, **kwargs})
 
 
 _sgd_lr_01 = functools.partial(torch.optim.SGD, lr=0.1)
@@ -40,7 +26,7 @@ def test_one_optimizer_step_changes_only_prompt_parameters(tiny_clip_dir, tmp_pa
     before = {k: v.clone() for k, v in module.clip.state_dict().items()}
     ctx_before = module.prompt_learner.ctx.detach().clone()
 
-    _trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(module, GeneratedDataModule(CLASSNAMES))
+    quiet_trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(module, GeneratedDataModule(CLASSNAMES))
 
     assert not torch.equal(module.prompt_learner.ctx.detach(), ctx_before)
     after = module.clip.state_dict()
@@ -52,7 +38,7 @@ def test_one_optimizer_step_changes_only_prompt_parameters(tiny_clip_dir, tmp_pa
 
 def test_checkpoint_holds_only_prompts_and_transfers_to_other_classes(tiny_clip_dir, tmp_path):
     module = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir), optimizer=_sgd_lr_01)
-    trainer = _trainer(tmp_path, max_steps=2, limit_val_batches=0)
+    trainer = quiet_trainer(tmp_path, max_steps=2, limit_val_batches=0)
     trainer.fit(module, GeneratedDataModule(CLASSNAMES))
     path = tmp_path / "prompts.ckpt"
     trainer.save_checkpoint(path)
@@ -76,7 +62,7 @@ def test_vit_b16_sized_checkpoint_is_under_one_megabyte(tmp_path, clip_tokenizer
     module = CPTModule(CLASSNAMES, clip_name_or_path=str(clip_dir), optimizer=_sgd_lr_01)
     assert module.prompt_learner.ctx.shape == (4, 512)
     data = GeneratedDataModule(CLASSNAMES, train_per_class=1, image_size=224, batch_size=2)
-    trainer = _trainer(tmp_path, max_steps=1, limit_val_batches=0)
+    trainer = quiet_trainer(tmp_path, max_steps=1, limit_val_batches=0)
     trainer.fit(module, data)
     path = tmp_path / "vit_b16.ckpt"
     trainer.save_checkpoint(path)
@@ -87,4 +73,4 @@ def test_zero_shot_module_has_nothing_to_fit(tiny_clip_dir, tmp_path):
     module = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir), prompt_learner=None)
     assert not [p for p in module.parameters() if p.requires_grad]
     with pytest.raises(RuntimeError, match="cpt test"):
-        _trainer(tmp_path, max_steps=1).fit(module, GeneratedDataModule(CLASSNAMES))
+        quiet_trainer(tmp_path, max_steps=1).fit(module, GeneratedDataModule(CLASSNAMES))

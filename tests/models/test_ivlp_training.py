@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from lightning.pytorch import Trainer
 from threadpoolctl import threadpool_limits
 
 from cpt_lightning.cli import main
 from cpt_lightning.data.generated import GeneratedDataModule
 from cpt_lightning.models import CPTModule, IVLPPromptLearner
+from cpt_lightning.testing import quiet_trainer
 
 pytestmark = pytest.mark.model
 
@@ -28,28 +28,13 @@ _ivlp = functools.partial(IVLPPromptLearner, prompt_depth_text=2, prompt_depth_v
 _sgd = functools.partial(torch.optim.SGD, lr=0.1)
 
 
-def _trainer(tmp_path, **kwargs) -> Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=tmp_path,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
-    return Trainer(**{**defaults, **kwargs})
-
-
 def test_one_optimizer_step_changes_only_prompt_parameters(tiny_clip_dir, tmp_path):
     module = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir), prompt_learner=_ivlp, optimizer=_sgd)
     assert {name for name, p in module.named_parameters() if p.requires_grad} == PROMPTS
     frozen_before = {k: v.clone() for k, v in module.clip.state_dict().items()}
     prompts_before = {k: v.detach().clone() for k, v in module.prompt_learner.named_parameters()}
 
-    _trainer(tmp_path, max_steps=1).fit(module, GeneratedDataModule(CLASSNAMES))
+    quiet_trainer(tmp_path, limit_val_batches=0, max_steps=1).fit(module, GeneratedDataModule(CLASSNAMES))
 
     for name, before in prompts_before.items():
         assert not torch.equal(getattr(module.prompt_learner, name).detach(), before), f"{name} did not move"
@@ -61,7 +46,7 @@ def test_one_optimizer_step_changes_only_prompt_parameters(tiny_clip_dir, tmp_pa
 
 def test_checkpoint_holds_only_prompts_and_transfers_to_other_classes(tiny_clip_dir, tmp_path):
     module = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir), prompt_learner=_ivlp, optimizer=_sgd)
-    trainer = _trainer(tmp_path, max_steps=2)
+    trainer = quiet_trainer(tmp_path, limit_val_batches=0, max_steps=2)
     trainer.fit(module, GeneratedDataModule(CLASSNAMES))
     path = tmp_path / "prompts.ckpt"
     trainer.save_checkpoint(path)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cpt_lightning.reproduce.table import Row
-from cpt_lightning.world.report import acceptance_checks, pretraining_reproduction
+from cpt_lightning.tools.world_report import acceptance_checks, pretraining_reproduction
 
 
 def _row(setting: str, dataset: str, method: str, **mean: float) -> Row:
@@ -50,7 +50,7 @@ def test_pretraining_reproduction_compares_the_mean_zero_shot_accuracy(tmp_path)
     assert "shipped 55.00, reproduced 53.00, difference -2.00 points (within 3 points)" in close[-1]
     far = pretraining_reproduction(tmp_path / "shipped", tmp_path / "far")
     assert "difference -5.00 points (NOT within 3 points)" in far[-1]
-    with pytest.raises(FileNotFoundError, match="world.pretrain --out"):
+    with pytest.raises(FileNotFoundError, match="pretrain_world_clip --out"):
         pretraining_reproduction(tmp_path / "shipped", tmp_path / "missing")
 
 

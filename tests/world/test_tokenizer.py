@@ -4,8 +4,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer, CLIPModel
 
+from cpt_lightning.tools.pretrain_world_clip import save_world_clip, world_clip_config
 from cpt_lightning.world.captions import vocabulary_words
-from cpt_lightning.world.pretrain import save_world_clip, world_clip_config
 from cpt_lightning.world.tokenizer import END, PAD, SPECIAL_TOKENS, START, UNK, build_world_tokenizer
 
 pytestmark = pytest.mark.model

@@ -9,7 +9,7 @@ import torch
 
 from cpt_lightning.data.sampling import base_new_split, imbalance_ranks
 from cpt_lightning.data.world import WorldDataModule, attribute_popularity_ranks
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.world import WorldDataset
 
 SETTINGS = ImageSettings(crop_size=32, resize_shortest_edge=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
@@ -35,6 +35,7 @@ def test_base_to_new_classes_and_imbalanced_counts_follow_the_profile():
     expected = sorted((max(1, math.floor(16 * 0.06 ** (r / (len(base) - 1)))) for r in range(len(base))), reverse=True)
     assert sorted(counts.tolist(), reverse=True) == expected
     assert counts.max() == 16 and counts.min() == 1
+    assert module.class_counts == counts.tolist()  # what the long-tail terms get is what training draws
     assert module.class_groups is not None and set(module.class_groups) == {"head", "medium", "tail"}
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cpt_lightning.world2.facts import cosine_margin, family_labels, purity
+from cpt_lightning.tools.world2_facts import cosine_margin, family_labels, purity
 
 
 def test_purity_counts_each_clusters_majority():

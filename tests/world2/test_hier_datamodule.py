@@ -9,8 +9,8 @@ import torch
 from cpt_lightning.data.sampling import base_new_split
 from cpt_lightning.data.world import attribute_popularity_ranks
 from cpt_lightning.data.world2 import HierWorldDataModule
-from cpt_lightning.models.image_settings import ImageSettings
-from cpt_lightning.world2 import HierWorldDataset
+from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.world.hier import HierWorldDataset
 
 SETTINGS = ImageSettings(crop_size=32, resize_shortest_edge=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 

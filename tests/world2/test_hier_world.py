@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from cpt_lightning.data.sampling import base_new_split
+from cpt_lightning.tools.pretrain_world2_clip import world2_clip_config, world2_tokenizer
 from cpt_lightning.world.attributes import STYLES
 from cpt_lightning.world.captions import UNSPECIFIED, caption_fits
-from cpt_lightning.world.tokenizer import build_world_tokenizer
-from cpt_lightning.world2 import (
+from cpt_lightning.world.hier import (
     COLOUR_FAMILIES,
     SHAPE_FAMILIES,
     HierWorldDataset,
@@ -18,10 +18,10 @@ from cpt_lightning.world2 import (
     render_hier,
     sample_hier_objects,
 )
-from cpt_lightning.world2.attributes import COLOURS, SHAPES
-from cpt_lightning.world2.captions import hier_vocabulary_words
-from cpt_lightning.world2.pretrain import world2_clip_config, world2_tokenizer
-from cpt_lightning.world2.shapes import shape_masks
+from cpt_lightning.world.hier.attributes import COLOURS, SHAPES
+from cpt_lightning.world.hier.captions import hier_vocabulary_words
+from cpt_lightning.world.hier.shapes import shape_masks
+from cpt_lightning.world.tokenizer import build_world_tokenizer
 
 
 def test_every_dataset_has_256_classes_over_a_two_level_hierarchy():
@@ -128,7 +128,7 @@ def test_shapes_fill_the_disc_and_differ():
 
 
 def test_shades_of_a_family_are_closer_in_hue_than_shades_of_other_families():
-    from cpt_lightning.world2.attributes import COLOUR_RGB
+    from cpt_lightning.world.hier.attributes import COLOUR_RGB
 
     # direction of each shade's chroma (RGB minus its grey level), compared by cosine
     chroma = COLOUR_RGB - COLOUR_RGB.mean(axis=1, keepdims=True)
@@ -144,7 +144,7 @@ def test_render_draws_the_main_object_in_its_colour():
     rng = np.random.default_rng(0)
     objects = sample_hier_objects(32, rng)
     images = render_hier(objects, rng).astype(float) / 255
-    from cpt_lightning.world2.attributes import COLOUR_RGB
+    from cpt_lightning.world.hier.attributes import COLOUR_RGB
 
     # the pixel nearest in colour to the object's shade is much nearer than to a random other shade
     for image, colour in zip(images, objects.colour, strict=True):

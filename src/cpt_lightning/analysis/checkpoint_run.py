@@ -18,14 +18,14 @@ import yaml
 from lightning.pytorch import LightningDataModule
 from torch import nn
 
-from cpt_lightning.metrics.geometry import GeometryMetrics
-from cpt_lightning.models.cpt_module import CPTModule
-from cpt_lightning.models.evaluation import (
+from cpt_lightning.metrics.evaluation import (
     compute_eval_results,
     eval_metric_collection,
     groups_for_set,
     update_eval_metrics,
 )
+from cpt_lightning.metrics.geometry import GeometryMetrics
+from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.models.factory_spec import resolve_factory
 
 Split = Literal["val", "test"]
@@ -132,7 +132,7 @@ def accuracy_as_logged(
     """Accuracy, loss, head / medium / tail and HM per evaluation set, as the module logs them.
 
     Classifies with the module's prompted text features (`frozen=True`: the zero-shot ones) through
-    the module's own evaluation metrics (`models/evaluation.py`).
+    the module's own evaluation metrics (`metrics/evaluation.py`).
     """
     metrics = nn.ModuleDict()
     for set_name, labelled in features.items():

@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from cpt_lightning.clustering.assign import CLUSTER_METHODS, ClusterMethod, assign_clusters
+from cpt_lightning.clustering.assign import ClusterMethod, assign_clusters, check_cluster_settings
 
 
 def cluster_size_stats(cluster_ids: torch.Tensor) -> dict[str, float]:
@@ -52,10 +52,7 @@ class ClusterAssignmentCallback(pl.Callback):
         log_members: bool = False,
     ) -> None:
         super().__init__()
-        if method not in CLUSTER_METHODS:
-            raise ValueError(f"ClusterAssignmentCallback: method must be one of {CLUSTER_METHODS}, got {method!r}.")
-        if max_cluster_size < 1:
-            raise ValueError(f"ClusterAssignmentCallback: max_cluster_size must be >= 1, got {max_cluster_size}.")
+        check_cluster_settings(max_cluster_size, method, owner=type(self).__name__)
         self.max_cluster_size = max_cluster_size
         self.method = method
         self.templates = templates

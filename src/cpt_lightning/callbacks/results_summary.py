@@ -7,7 +7,7 @@ import math
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_only
 
-GROUP_ORDER = ("head", "medium", "tail")
+from cpt_lightning.metrics.keys import ACCURACY, GROUP_ORDER, group_accuracy_metric, harmonic_mean_key, metric_key
 
 
 def format_test_summary(scalars: dict[str, float], set_sizes: dict[str, int]) -> str:
@@ -15,17 +15,16 @@ def format_test_summary(scalars: dict[str, float], set_sizes: dict[str, int]) ->
     several = len(set_sizes) > 1
     lines = []
     for set_name, size in set_sizes.items():
-        prefix = f"test/{set_name}/" if several else "test/"
-        accuracy = scalars.get(prefix + "acc")
+        accuracy = scalars.get(metric_key("test", set_name, ACCURACY, several))
         if accuracy is None:
             continue
-        groups = [
-            f"{g} {100 * scalars[prefix + f'acc_{g}']:.1f}" for g in GROUP_ORDER if prefix + f"acc_{g}" in scalars
-        ]
+        group_keys = {g: metric_key("test", set_name, group_accuracy_metric(g), several) for g in GROUP_ORDER}
+        groups = [f"{g} {100 * scalars[key]:.1f}" for g, key in group_keys.items() if key in scalars]
         detail = f"  ({' | '.join(groups)})" if groups else ""
         lines.append(f"  {set_name:<6} {100 * accuracy:5.1f}%  over {size} classes{detail}")
-    if "test/hm" in scalars and not math.isnan(scalars["test/hm"]):
-        lines.append(f"  {'HM':<6} {100 * scalars['test/hm']:5.1f}%")
+    hm = scalars.get(harmonic_mean_key("test"))
+    if hm is not None and not math.isnan(hm):
+        lines.append(f"  {'HM':<6} {100 * hm:5.1f}%")
     return "\n".join(["Test accuracy:", *lines])
 
 

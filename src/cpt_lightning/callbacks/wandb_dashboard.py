@@ -10,7 +10,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from cpt_lightning.models.evaluation import EvalResults, summary_directions
+from cpt_lightning.metrics.evaluation import EvalResults, summary_directions
 
 log = logging.getLogger(__name__)
 

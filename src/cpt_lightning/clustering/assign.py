@@ -18,6 +18,14 @@ ClusterMethod = Literal["cosine", "euclidean", "agglomerative_cosine", "random"]
 CLUSTER_METHODS: tuple[str, ...] = ("cosine", "euclidean", "agglomerative_cosine", "random")
 
 
+def check_cluster_settings(max_cluster_size: int, method: str, owner: str = "assign_clusters") -> None:
+    """Raise a `ValueError` naming `owner` unless `method` is known and `max_cluster_size >= 1`."""
+    if method not in CLUSTER_METHODS:
+        raise ValueError(f"{owner}: method must be one of {CLUSTER_METHODS}, got {method!r}.")
+    if max_cluster_size < 1:
+        raise ValueError(f"{owner}: max_cluster_size must be >= 1, got {max_cluster_size}.")
+
+
 def assign_clusters(
     features: np.ndarray | torch.Tensor,
     max_cluster_size: int = 16,
@@ -36,10 +44,7 @@ def assign_clusters(
     `LongTensor[K]` of cluster ids `0..C-1`; the same inputs and seed give
     the same assignment.
     """
-    if method not in CLUSTER_METHODS:
-        raise ValueError(f"assign_clusters: method must be one of {CLUSTER_METHODS}, got {method!r}.")
-    if max_cluster_size < 1:
-        raise ValueError(f"assign_clusters: max_cluster_size must be >= 1, got {max_cluster_size}.")
+    check_cluster_settings(max_cluster_size, method)
     points = _as_float64_matrix(features)
     if method == "cosine":
         points = points / np.linalg.norm(points, axis=1, keepdims=True).clip(min=1e-12)

@@ -1,6 +1,6 @@
 """Padded per-cluster views of class-indexed tensors, so cluster terms vectorise.
 
-A cluster assignment `cluster_ids[K]` is turned once into an index matrix
+A cluster assignment `cluster_ids[K]` is turned once (when it is installed) into an index matrix
 `[C, S]` (S = the largest cluster) and a validity mask, so that every
 per-cluster computation becomes one batched tensor operation instead of a
 Python loop over clusters (K can be 1,000 with S = 16, every step).
@@ -50,24 +50,6 @@ class ClusterLayout:
         index[inverse[order], slot] = order
         mask[inverse[order], slot] = True
         return cls(index=index, mask=mask, sizes=sizes, inverse=inverse)
-
-    @classmethod
-    def for_assignment(cls, cluster_ids: torch.Tensor) -> ClusterLayout:
-        """`from_ids`, reusing the layout of the assignment tensor seen last.
-
-        The assignment is fixed for a whole fit, and every cluster term of every
-        step needs its layout: building it (`unique`, `argsort`, scatters) three
-        times a step cost more than some of the terms themselves. The memo is
-        keyed by the tensor object and its in-place version counter, so a new
-        or modified assignment always gets a fresh layout.
-        """
-        global _last_layout
-        version = cluster_ids._version
-        if _last_layout is not None and _last_layout[0] is cluster_ids and _last_layout[1] == version:
-            return _last_layout[2]
-        layout = cls.from_ids(cluster_ids)
-        _last_layout = (cluster_ids, version, layout)
-        return layout
 
     @classmethod
     def single_group(cls, num_classes: int, device: torch.device | None = None) -> ClusterLayout:
@@ -123,5 +105,13 @@ class ClusterLayout:
         return self.sizes[self.inverse] >= 2
 
 
-# (assignment tensor, its version counter, layout) of `ClusterLayout.for_assignment`'s last call.
-_last_layout: tuple[torch.Tensor, int, ClusterLayout] | None = None
+def as_layout(clusters: torch.Tensor | ClusterLayout, device: torch.device) -> ClusterLayout:
+    """`clusters` itself when it is a prebuilt layout, else the layout of the `[K]` assignment on `device`.
+
+    A fit builds its layout once, when the assignment is installed (`CPTModule`), and hands it to
+    every term in `LossInputs.clusters`; the functional cores also accept plain ids so that they
+    can be called (and checked against a formula) on their own.
+    """
+    if isinstance(clusters, ClusterLayout):
+        return clusters
+    return ClusterLayout.from_ids(clusters.to(device))

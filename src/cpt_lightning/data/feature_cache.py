@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 from cpt_lightning.atomic_write import atomic_write
 from cpt_lightning.data.epoch_sampler import sample_seed
 from cpt_lightning.models.frozen_clip import FrozenClip
-from cpt_lightning.models.image_features import ImageFeatures
+from cpt_lightning.models.image_features import ImageFeatures, reject_image_prompting_host
 
 log = logging.getLogger(__name__)
 
@@ -236,13 +236,7 @@ def cached_feature_dataset(
             f"{type(datamodule).__name__} has a feature_cache but no CPTModule to encode images with: attach it "
             "to a Trainer whose LightningModule has a frozen `clip` (CPTModule), or remove `feature_cache`."
         )
-    learner = getattr(model, "prompt_learner", None)
-    if learner is not None and learner.prompts_images:
-        raise ValueError(
-            f"feature_cache cannot be used with the prompt host {type(learner).__name__}: it prompts the image "
-            "tower, so image features change as the prompts train. Remove `feature_cache` from the data module, "
-            "or use a text-only host (CoOp, or IVLP with prompt_depth_vision=0)."
-        )
+    reject_image_prompting_host(getattr(model, "prompt_learner", None), ValueError)
     views = config.train_views if augmentation_seed is not None else 0
     seeds = view_seeds(augmentation_seed, len(labels), views) if views else None
     key = {

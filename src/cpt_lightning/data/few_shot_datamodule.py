@@ -44,7 +44,7 @@ from cpt_lightning.data.sampling import (
 from cpt_lightning.data.subset_cache import cache_file_name, load_cached_subset, save_subset, subset_digest
 from cpt_lightning.data.transforms import EvalTransform, TrainTransform
 from cpt_lightning.data.unpadded_sampler import eval_sampler
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class FewShotDataModule(L.LightningDataModule):
             name: [self.all_classnames[k] for k in labels] for name, labels in self.eval_labels.items()
         }
         self.class_groups: list[str] | None = self._class_groups()
+        self.class_counts: list[int] | None = self.training_class_counts()
         self.train_items: list[Item] = []
         self.val_items: dict[str, list[Item]] = {}
         self.test_items: dict[str, list[Item]] = {}
@@ -139,6 +140,10 @@ class FewShotDataModule(L.LightningDataModule):
 
     def benchmark_class_groups(self) -> list[str] | None:
         """Head / medium / tail per class of `all_classnames` defined by the benchmark itself."""
+        return None
+
+    def benchmark_class_counts(self) -> list[int] | None:
+        """Training images per class of `all_classnames`, where the benchmark lists them cheaply."""
         return None
 
     def require(self, relative: str, what: str) -> Path:
@@ -189,6 +194,14 @@ class FewShotDataModule(L.LightningDataModule):
             "subsample": self.subsample,
             "root": str(self.root.resolve()),
         }
+
+    def training_class_counts(self) -> list[int] | None:
+        """Training images per training class, known before `setup`: the sampled `n_k`, or with every
+        image in training the benchmark's own counts (`benchmark_class_counts`), else None."""
+        if self.shots is not None:
+            return self.per_class_counts()
+        counts = self.benchmark_class_counts()
+        return None if counts is None else [counts[k] for k in self.train_labels]
 
     def per_class_counts(self) -> list[int] | None:
         """`n_k` for each training class (None when training on every image)."""

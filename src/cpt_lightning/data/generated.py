@@ -98,6 +98,7 @@ class GeneratedDataModule(LightningDataModule):
                 "give one group per training class (the base half with subsample='base_to_new')."
             )
         self.class_groups = class_groups
+        self.class_counts = [train_per_class] * len(self.classnames)
         self.subsample = subsample
         self.train_per_class, self.eval_per_class = train_per_class, eval_per_class
         self.image_size, self.batch_size, self.seed = image_size, batch_size, seed

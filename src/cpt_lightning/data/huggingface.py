@@ -11,7 +11,7 @@ from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
 from cpt_lightning.data.layout import DatasetLayoutError
 from cpt_lightning.data.sampling import Subsample
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 
 class HuggingFaceDataModule(FewShotDataModule):

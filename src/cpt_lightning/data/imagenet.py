@@ -13,7 +13,7 @@ from cpt_lightning.data.layout import (
     read_imagenet_classnames,
 )
 from cpt_lightning.data.sampling import Subsample
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 IMAGENET_LAYOUT = "\n".join(
     [

@@ -20,7 +20,7 @@ from cpt_lightning.data.layout import (
     list_class_folders,
     read_imagenet_classnames,
 )
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 
 class ImageNetShiftDataModule(FewShotDataModule):

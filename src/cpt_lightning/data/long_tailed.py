@@ -16,7 +16,7 @@ from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
 from cpt_lightning.data.layout import DatasetLayoutError, read_imagenet_classnames, require_path
 from cpt_lightning.data.sampling import Subsample, groups_by_count
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 MANY_SHOT_ABOVE = 100
 FEW_SHOT_BELOW = 20
@@ -86,11 +86,12 @@ class ListFileDataModule(FewShotDataModule):
 
         return RawSplits(train=resolved("train"), val=resolved("val"), test=resolved("test"))
 
-    def benchmark_class_groups(self) -> list[str]:
+    def benchmark_class_counts(self) -> list[int]:
         counts = Counter(label for _, label in self.read_list("train"))
-        return groups_by_count(
-            [counts.get(k, 0) for k in range(len(self.all_classnames))], MANY_SHOT_ABOVE, FEW_SHOT_BELOW
-        )
+        return [counts.get(k, 0) for k in range(len(self.all_classnames))]
+
+    def benchmark_class_groups(self) -> list[str]:
+        return groups_by_count(self.benchmark_class_counts(), MANY_SHOT_ABOVE, FEW_SHOT_BELOW)
 
 
 class ImageNetLTDataModule(ListFileDataModule):

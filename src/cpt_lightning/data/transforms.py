@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 _PIL_RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,

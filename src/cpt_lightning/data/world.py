@@ -13,7 +13,7 @@ from PIL import Image
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits, resolve_image_settings
 from cpt_lightning.data.sampling import Subsample
 from cpt_lightning.data.transforms import TrainTransform
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.world import WorldDataset, world_dataset_names
 
 WorldName = Literal["sketches", "night", "sepia", "clutter", "blur"]

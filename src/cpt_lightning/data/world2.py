@@ -1,4 +1,4 @@
-"""The data module over the hierarchical world (`cpt_lightning.world2`): 256 classes, two-level families."""
+"""The data module over the hierarchical world (`cpt_lightning.world.hier`): 256 classes, two-level families."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 
 from cpt_lightning.data.sampling import Subsample
 from cpt_lightning.data.world import Popularity, WorldDataModule
-from cpt_lightning.models.image_settings import ImageSettings
-from cpt_lightning.world2.attributes import FAMILY_SIZE
-from cpt_lightning.world2.datasets import HierWorldDataset, hier_dataset_names
+from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.world.hier.attributes import FAMILY_SIZE
+from cpt_lightning.world.hier.datasets import HierWorldDataset, hier_dataset_names
 
 HierWorldName = Literal["sketches", "night", "clutter", "blur"]
 
@@ -19,7 +19,7 @@ class HierWorldDataModule(WorldDataModule):
     """One dataset of the hierarchical world, with the benchmarks' few-shot / base-to-new / `tau` rules.
 
     256 classes (16 shades in 4 colour families x 16 shapes in 4 shape families), 128 base and 128
-    new under the field's rule, every family on both sides (`cpt_lightning.world2.datasets`). Use it
+    new under the field's rule, every family on both sides (`cpt_lightning.world.hier.datasets`). Use it
     with `clip_name_or_path: builtin:world2_clip`.
 
     Args:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cpt_lightning.clustering.layout import ClusterLayout
+
 
 @dataclass
 class LossInputs:
@@ -16,6 +18,11 @@ class LossInputs:
     prototype per *training* class; `frozen_text_features` the zero-shot
     ones (`t0`); `cluster_ids[k]` is class k's cluster in the
     cluster-invariant space, or None before the cluster callback ran.
+    `clusters` is that assignment's `ClusterLayout`, built once when the
+    assignment was installed (`CPTModule` passes it every step); without it a
+    term builds the layout from `cluster_ids` for this call. `class_counts[k]`
+    is the number of training images of class k (the long-tail terms' prior),
+    or None when the data module does not know it.
     """
 
     logits: torch.Tensor  # [B, K]
@@ -24,6 +31,8 @@ class LossInputs:
     text_features: torch.Tensor  # [K, D]
     frozen_text_features: torch.Tensor | None = None  # [K, D]
     cluster_ids: torch.Tensor | None = None  # [K], long
+    clusters: ClusterLayout | None = None
+    class_counts: torch.Tensor | None = None  # [K]
 
 
 class LossTerm(nn.Module):
@@ -31,19 +40,27 @@ class LossTerm(nn.Module):
 
     Subclasses set `name` (the key it is logged under, `train/loss_<name>`)
     and implement `forward(inputs) -> scalar`. A term that needs the cluster
-    assignment or the frozen features says so with `needs_clusters` /
-    `needs_frozen_text`, so the module can fail early with a clear error.
+    assignment, the frozen features or the training class counts says so with
+    `needs_clusters` / `needs_frozen_text` / `needs_class_counts`, so the
+    module can fail early with a clear error.
+    A term with work that depends only on the assignment and `t0` (fixed for
+    a fit) does it in `prepare`, which the module calls once per installed
+    assignment.
     """
 
     name: str = "term"
     needs_clusters: bool = False
     needs_frozen_text: bool = False
+    needs_class_counts: bool = False
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()
         if weight < 0:
             raise ValueError(f"{type(self).__name__}: weight must be >= 0, got {weight}.")
         self.weight = float(weight)
+
+    def prepare(self, clusters: ClusterLayout, frozen_text_features: torch.Tensor | None) -> None:
+        """Precompute what depends only on the installed assignment and `t0`; nothing by default."""
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError

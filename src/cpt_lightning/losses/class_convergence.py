@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.clustering.layout import ClusterLayout, as_layout
 from cpt_lightning.losses._checks import require_clusters
 from cpt_lightning.losses.base import LossInputs, LossTerm
 
@@ -52,15 +52,16 @@ def cluster_frame_centres(
     text_features: torch.Tensor,
     class_image_means: torch.Tensor,
     class_seen: torch.Tensor,
-    cluster_ids: torch.Tensor,
+    clusters: torch.Tensor | ClusterLayout,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per class k, the origins of its cluster-local frame: `(m_{c(k)}, mu_{c(k)})`, each `[K, D]`.
 
     `mu_C` is the mean of the cluster's text prototypes; `m_C` the mean of
     the running image means of the cluster's classes seen so far (class-
-    balanced, so a head class does not own its cluster's origin).
+    balanced, so a head class does not own its cluster's origin). `clusters`:
+    a `[K]` assignment or its `ClusterLayout`.
     """
-    layout = ClusterLayout.for_assignment(cluster_ids.to(text_features.device))
+    layout = as_layout(clusters, text_features.device)
     text_centres = layout.means(text_features.float())[layout.inverse]
     seen = class_seen.to(class_image_means.dtype).unsqueeze(-1)
     seen_sums = layout.gather(class_image_means * seen).sum(dim=1)
@@ -72,8 +73,10 @@ def cluster_frame_centres(
 class ClassConvergenceTerm(LossTerm):
     """Pulls image features onto their class prototype (logged as `conv`).
 
-    Variants: `cluster_local` (CPT's frame, needs clusters) and `plain`
-    (`1 - cos(f_i, t_{y_i})`). The image origin `m_C` comes from per-class
+    Variants: `cluster_local` (CPT's frame, needs clusters), `global_centred`
+    (the same with every class in one frame: images centred by the class-balanced
+    mean of all running class means, prototypes by the mean of all prototypes; no
+    clusters) and `plain` (`1 - cos(f_i, t_{y_i})`). The image origin `m_C` comes from per-class
     running means `m_k` kept in buffers (sized on first use; checkpointed so
     a resumed fit continues exactly, and dropped by `CPTModule` when a
     checkpoint is loaded for other classes): in training mode, before the loss is
@@ -95,13 +98,15 @@ class ClassConvergenceTerm(LossTerm):
     def __init__(
         self,
         weight: float = 1.0,
-        variant: Literal["cluster_local", "plain"] = "cluster_local",
+        variant: Literal["cluster_local", "global_centred", "plain"] = "cluster_local",
         ema_momentum: float = 0.9,
         singletons: Literal["skip", "global_frame"] = "skip",
     ) -> None:
         super().__init__(weight)
-        if variant not in ("cluster_local", "plain"):
-            raise ValueError(f"ClassConvergenceTerm: variant must be 'cluster_local' or 'plain', got {variant!r}.")
+        if variant not in ("cluster_local", "global_centred", "plain"):
+            raise ValueError(
+                f"ClassConvergenceTerm: variant must be 'cluster_local', 'global_centred' or 'plain', got {variant!r}."
+            )
         if not 0.0 <= ema_momentum < 1.0:
             raise ValueError(f"ClassConvergenceTerm: ema_momentum must be in [0, 1), got {ema_momentum}.")
         if singletons not in ("skip", "global_frame"):
@@ -125,17 +130,27 @@ class ClassConvergenceTerm(LossTerm):
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         if self.variant == "plain":
             return class_convergence_loss(inputs.image_features, inputs.labels, inputs.text_features)
-        cluster_ids = require_clusters(self.name, inputs)
+        if self.variant == "global_centred":
+            if self.training:
+                self.update_running_means(inputs.image_features, inputs.labels, inputs.text_features.shape[0])
+            image_centre, text_centre = self._global_centres(inputs.text_features)
+            num_classes = inputs.text_features.shape[0]
+            return class_convergence_loss(
+                inputs.image_features,
+                inputs.labels,
+                inputs.text_features,
+                image_centre.expand(num_classes, -1),
+                text_centre.expand(num_classes, -1),
+            )
+        clusters = require_clusters(self.name, inputs)
         if self.training:
             self.update_running_means(inputs.image_features, inputs.labels, inputs.text_features.shape[0])
         image_centres, text_centres = cluster_frame_centres(
-            inputs.text_features, self.class_image_means, self.class_seen, cluster_ids
+            inputs.text_features, self.class_image_means, self.class_seen, clusters
         )
-        in_cluster = ClusterLayout.for_assignment(cluster_ids.to(inputs.text_features.device)).class_in_cluster
+        in_cluster = clusters.class_in_cluster
         if self.singletons == "global_frame":
-            seen = self.class_seen.unsqueeze(-1).float()
-            global_image = (self.class_image_means * seen).sum(0) / seen.sum().clamp_min(1)
-            global_text = inputs.text_features.float().mean(0)
+            global_image, global_text = self._global_centres(inputs.text_features)
             image_centres = torch.where(in_cluster.unsqueeze(-1), image_centres, global_image)
             text_centres = torch.where(in_cluster.unsqueeze(-1), text_centres, global_text)
             sample_mask = None
@@ -149,6 +164,17 @@ class ClassConvergenceTerm(LossTerm):
             text_centres,
             sample_mask,
         )
+
+    def _global_centres(self, text_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The global frame's origins: the mean of the seen classes' running image means, the prototypes' mean."""
+        if self.class_image_means.numel() == 0:
+            raise RuntimeError(
+                "ClassConvergenceTerm: no running image means yet; the global frame is set by training "
+                "batches, so call the term in training mode first (or use variant='plain')."
+            )
+        seen = self.class_seen.unsqueeze(-1).float()
+        global_image = (self.class_image_means * seen).sum(0) / seen.sum().clamp_min(1)
+        return global_image, text_features.float().mean(0)
 
     @torch.no_grad()
     def update_running_means(self, image_features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:

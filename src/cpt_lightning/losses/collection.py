@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.losses.base import LossInputs, LossTerm
 
 
@@ -31,8 +32,17 @@ class LossCollection(nn.Module):
         return any(term.needs_clusters and term.weight > 0 for term in self.terms.values())
 
     @property
+    def needs_class_counts(self) -> bool:
+        return any(term.needs_class_counts and term.weight > 0 for term in self.terms.values())
+
+    @property
     def needs_frozen_text(self) -> bool:
         return any(term.needs_frozen_text and term.weight > 0 for term in self.terms.values())
+
+    def prepare(self, clusters: ClusterLayout, frozen_text_features: torch.Tensor | None) -> None:
+        """Let every term precompute what depends only on the installed assignment and `t0`."""
+        for term in self.terms.values():
+            term.prepare(clusters, frozen_text_features)
 
     def forward(self, inputs: LossInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Return `(total, {name: unweighted value})`; terms of weight 0 are skipped."""

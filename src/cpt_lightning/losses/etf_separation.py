@@ -11,50 +11,84 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.clustering.etf import etf_deviation_per_cluster
+from cpt_lightning.clustering.layout import ClusterLayout, as_layout
 from cpt_lightning.losses._checks import require_clusters
 from cpt_lightning.losses.base import LossInputs, LossTerm
+from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
+from cpt_lightning.losses.rotation_stabilization import procrustes_align
+
+EtfVariant = Literal["cluster_centred", "cluster_uncentred", "cluster_simplex", "global"]
+ETF_VARIANTS = ("cluster_centred", "cluster_uncentred", "cluster_simplex", "global")
 
 
-def etf_deviation_per_cluster(
-    text_features: torch.Tensor, cluster_ids: torch.Tensor | None = None, centred: bool = True
-) -> torch.Tensor:
-    """Per cluster with n >= 2 members, `mean_{i != j} (u_i . u_j + 1/(n-1))^2`.
+def _layout(features: torch.Tensor, clusters: torch.Tensor | ClusterLayout | None) -> ClusterLayout:
+    if clusters is None:
+        return ClusterLayout.single_group(features.shape[0], device=features.device)
+    return as_layout(clusters, features.device)
 
-    `u_k = normalize(t_k - mu_C)` when `centred`, else `normalize(t_k)`.
-    `cluster_ids=None` treats all classes as one cluster (the global view).
-    Singleton clusters have no pairs and are left out, so the result has one
-    entry per cluster of size >= 2 (possibly none).
-    """
-    features = text_features.float()
-    if cluster_ids is None:
-        layout = ClusterLayout.single_group(features.shape[0], device=features.device)
-    else:
-        layout = ClusterLayout.for_assignment(cluster_ids.to(features.device))
-    grouped = layout.gather(features)  # [C, S, D]
-    if centred:
-        grouped = grouped - layout.grouped_means(grouped).unsqueeze(1)
-    units = F.normalize(grouped, dim=-1) * layout.slot_mask_as(grouped.dtype)
-    cosines = units @ units.transpose(1, 2)  # [C, S, S]
 
-    sizes = layout.sizes_as(features.dtype)
-    target = -1.0 / (sizes - 1).clamp_min(1)  # singletons are dropped below
-    squared = (cosines - target.view(-1, 1, 1)).square() * layout.pair_mask
-    per_cluster = squared.sum(dim=(1, 2)) / (sizes * (sizes - 1)).clamp_min(1)
-    return per_cluster[layout.multi_member_clusters]
+def _multi_member_sizes(layout: ClusterLayout) -> torch.Tensor:
+    return layout.sizes[layout.multi_member_clusters]
 
 
 def etf_separation_loss(
-    text_features: torch.Tensor, cluster_ids: torch.Tensor | None = None, centred: bool = True
+    text_features: torch.Tensor,
+    clusters: torch.Tensor | ClusterLayout | None = None,
+    centred: bool = True,
+    cluster_weighting: ClusterWeighting = "uniform",
 ) -> torch.Tensor:
     """`L_etf = mean_C mean_{i != j in C} (u_i . u_j + 1/(n-1))^2` over clusters of size >= 2.
 
-    Returns a differentiable zero when no cluster has two members.
+    `clusters`: a `[K]` assignment or its `ClusterLayout`; None is one cluster of all classes.
+    `cluster_weighting="size"` weighs each cluster by its size (`cluster_mean`). Returns a
+    differentiable zero when no cluster has two members.
     """
-    per_cluster = etf_deviation_per_cluster(text_features, cluster_ids, centred)
+    layout = _layout(text_features, clusters)
+    per_cluster = etf_deviation_per_cluster(text_features, layout, centred)
     if per_cluster.numel() == 0:
         return text_features.float().sum() * 0.0
-    return per_cluster.mean()
+    return cluster_mean(per_cluster, _multi_member_sizes(layout), cluster_weighting)
+
+
+def simplex_vertices(n: int, dim: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """`[n, dim]`: the n unit vertices of a centred simplex, `(e_i - 1/n) / sqrt((n-1)/n)`, zero-padded.
+
+    Every pair has cosine `-1/(n-1)` and the rows sum to zero: the simplex ETF.
+    """
+    if n > dim:
+        raise ValueError(f"A simplex of {n} vertices needs >= {n} dimensions to pad into; features have {dim}.")
+    eye = torch.eye(n, dtype=dtype)
+    vertices = (eye - 1.0 / n) / ((n - 1) / n) ** 0.5
+    return F.pad(vertices, (0, dim - n))
+
+
+def simplex_residual_per_cluster(
+    text_features: torch.Tensor, clusters: torch.Tensor | ClusterLayout | None
+) -> torch.Tensor:
+    """Per cluster with n >= 2: `||U_C - E_n R_C||_F^2 / n`, the distance to the nearest simplex ETF.
+
+    `U_C` are the centred, normalised prototypes `normalize(t_k - mu_C)`, `E_n` the fixed simplex
+    (`simplex_vertices`) and `R_C` its best rotation onto `U_C` (orthogonal Procrustes, detached, as in
+    rotation stabilisation). Unlike the pairwise-cosine loss, whose centred form already has the
+    simplex's *mean* cosine whenever the centred norms are equal, this target pins every vertex, and
+    its gradient is linear in the deviation rather than quadratic in the cosine error. A cluster
+    with more members than dimensions + 1 cannot be a simplex in feature space: its prototypes are
+    then compared in `R^n` (zero-padded), so the residual is its distance to the nearest simplex there.
+    """
+    features = text_features.float()
+    layout = _layout(features, clusters)
+    grouped = layout.gather(features)
+    slots = layout.slot_mask_as(grouped.dtype)
+    units = F.normalize(grouped - layout.grouped_means(grouped).unsqueeze(1), dim=-1) * slots
+    units = F.pad(units, (0, max(0, grouped.shape[1] - units.shape[-1])))
+    targets = torch.zeros_like(units)
+    for n in torch.unique(layout.sizes).tolist():
+        if n >= 2:
+            targets[layout.sizes == n, :n] = simplex_vertices(n, units.shape[-1]).to(units)
+    aligned = procrustes_align(targets, units.detach())
+    per_cluster = (units - aligned).square().sum(dim=(1, 2)) / layout.sizes_as(units.dtype)
+    return per_cluster[layout.multi_member_clusters]
 
 
 class EtfSeparationTerm(LossTerm):
@@ -62,8 +96,11 @@ class EtfSeparationTerm(LossTerm):
 
     Variants: `cluster_centred` (CPT: inside each cluster, after removing the
     cluster mean, so the cluster's position stays CLIP's), `cluster_uncentred`
-    (inside each cluster, raw cosines), `global` (NPT-style: raw cosines of all
-    K prototypes towards `-1/(K-1)`, no clusters needed).
+    (inside each cluster, raw cosines), `cluster_simplex` (inside each cluster,
+    the centred prototypes against a fixed simplex aligned by Procrustes:
+    `simplex_residual_per_cluster`), `global` (NPT-style: raw cosines of all
+    K prototypes towards `-1/(K-1)`, no clusters needed). `cluster_weighting`
+    averages the clusters alike ("uniform") or by size ("size").
     """
 
     name = "etf"
@@ -71,19 +108,25 @@ class EtfSeparationTerm(LossTerm):
     def __init__(
         self,
         weight: float = 1.0,
-        variant: Literal["cluster_centred", "cluster_uncentred", "global"] = "cluster_centred",
+        variant: EtfVariant = "cluster_centred",
+        cluster_weighting: ClusterWeighting = "uniform",
     ) -> None:
         super().__init__(weight)
-        if variant not in ("cluster_centred", "cluster_uncentred", "global"):
-            raise ValueError(
-                f"EtfSeparationTerm: variant must be 'cluster_centred', 'cluster_uncentred' or 'global', "
-                f"got {variant!r}."
-            )
+        if variant not in ETF_VARIANTS:
+            raise ValueError(f"EtfSeparationTerm: variant must be one of {ETF_VARIANTS}, got {variant!r}.")
+        check_weighting("EtfSeparationTerm", cluster_weighting)
         self.variant = variant
+        self.cluster_weighting = cluster_weighting
         self.needs_clusters = variant != "global"
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         if self.variant == "global":
             return etf_separation_loss(inputs.text_features, None, centred=False)
-        cluster_ids = require_clusters(self.name, inputs)
-        return etf_separation_loss(inputs.text_features, cluster_ids, centred=self.variant == "cluster_centred")
+        clusters = require_clusters(self.name, inputs)
+        if self.variant == "cluster_simplex":
+            per_cluster = simplex_residual_per_cluster(inputs.text_features, clusters)
+            if per_cluster.numel() == 0:
+                return inputs.text_features.float().sum() * 0.0
+            return cluster_mean(per_cluster, _multi_member_sizes(clusters), self.cluster_weighting)
+        centred = self.variant == "cluster_centred"
+        return etf_separation_loss(inputs.text_features, clusters, centred, self.cluster_weighting)

@@ -11,9 +11,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.clustering.layout import ClusterLayout, as_layout
 from cpt_lightning.losses._checks import require_clusters, require_frozen_text
 from cpt_lightning.losses.base import LossInputs, LossTerm
+from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
 
 
 def procrustes_align(frozen: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
@@ -47,33 +48,48 @@ def align_to_tuned(frozen_r: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
         return frozen_r.transpose(-1, -2) @ u @ vh @ q2.transpose(-1, -2)
 
 
-def procrustes_rotation_loss(
+def procrustes_residual_per_cluster(
     text_features: torch.Tensor,
     frozen_text_features: torch.Tensor,
-    cluster_ids: torch.Tensor,
+    clusters: torch.Tensor | ClusterLayout,
     frozen_r: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """`L_rot = mean_C ||T_C - T0_C R_C||_F^2 / n` over clusters with n >= 2.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(||T_C - T0_C R_C||_F^2 / n, n)` for each cluster with n >= 2, the rotation detached.
 
-    A singleton can always be rotated onto its target exactly, so it carries
-    no signal and is left out. Differentiable zero when no cluster qualifies.
-    `frozen_r`: the frozen side's `frozen_factor` of the gathered `t0`, if
-    already known (it does not change during a fit).
+    `clusters`: a `[K]` assignment or its `ClusterLayout`. A singleton can always be rotated onto
+    its target exactly, so it carries no signal and is left out. `frozen_r`: the frozen side's
+    `frozen_factor` of the gathered `t0`, if already known (it does not change during a fit).
     """
     tuned = text_features.float()
-    layout = ClusterLayout.for_assignment(cluster_ids.to(tuned.device))
+    layout = as_layout(clusters, tuned.device)
     tuned_grouped = layout.gather(tuned)
     if frozen_r is None:
         frozen_r = frozen_factor(layout.gather(frozen_text_features.float().to(tuned.device)))
     aligned = align_to_tuned(frozen_r, tuned_grouped.detach()).to(tuned.dtype)
     per_cluster = (tuned_grouped - aligned).square().sum(dim=(1, 2)) / layout.sizes_as(tuned.dtype)
-    if not layout.has_multi_member_cluster:
-        return tuned.sum() * 0.0
-    return per_cluster[layout.multi_member_clusters].mean()
+    keep = layout.multi_member_clusters
+    return per_cluster[keep], layout.sizes[keep]
+
+
+def procrustes_rotation_loss(
+    text_features: torch.Tensor,
+    frozen_text_features: torch.Tensor,
+    clusters: torch.Tensor | ClusterLayout,
+    frozen_r: torch.Tensor | None = None,
+    cluster_weighting: ClusterWeighting = "uniform",
+) -> torch.Tensor:
+    """`L_rot = mean_C ||T_C - T0_C R_C||_F^2 / n` over clusters with n >= 2 (size-weighted with
+    `cluster_weighting="size"`); a differentiable zero when no cluster qualifies. `clusters`: a `[K]`
+    assignment or its `ClusterLayout`.
+    """
+    per_cluster, sizes = procrustes_residual_per_cluster(text_features, frozen_text_features, clusters, frozen_r)
+    if per_cluster.numel() == 0:
+        return text_features.float().sum() * 0.0
+    return cluster_mean(per_cluster, sizes, cluster_weighting)
 
 
 def centroid_anchor_loss(
-    text_features: torch.Tensor, frozen_text_features: torch.Tensor, cluster_ids: torch.Tensor
+    text_features: torch.Tensor, frozen_text_features: torch.Tensor, clusters: torch.Tensor | ClusterLayout
 ) -> torch.Tensor:
     """`mean_C (1 - cos(mu_C, mu0_C))` over all clusters, singletons included.
 
@@ -82,7 +98,7 @@ def centroid_anchor_loss(
     is the class itself) take part.
     """
     tuned = text_features.float()
-    layout = ClusterLayout.for_assignment(cluster_ids.to(tuned.device))
+    layout = as_layout(clusters, tuned.device)
     centroids = layout.means(tuned)
     frozen_centroids = layout.means(frozen_text_features.float().to(tuned.device))
     return (1.0 - F.cosine_similarity(centroids, frozen_centroids, dim=-1)).mean()
@@ -93,34 +109,41 @@ class RotationStabilizationTerm(LossTerm):
 
     Variants: `procrustes` (per-cluster orthogonal Procrustes, the rotation
     detached) and `centroid` (only the cluster centroids are anchored).
+    `cluster_weighting` averages the Procrustes residuals over clusters alike
+    ("uniform") or by size ("size").
     """
 
     name = "rot"
     needs_clusters = True
     needs_frozen_text = True
 
-    def __init__(self, weight: float = 1.0, variant: Literal["procrustes", "centroid"] = "procrustes") -> None:
+    def __init__(
+        self,
+        weight: float = 1.0,
+        variant: Literal["procrustes", "centroid"] = "procrustes",
+        cluster_weighting: ClusterWeighting = "uniform",
+    ) -> None:
         super().__init__(weight)
         if variant not in ("procrustes", "centroid"):
             raise ValueError(f"RotationStabilizationTerm: variant must be 'procrustes' or 'centroid', got {variant!r}.")
+        check_weighting("RotationStabilizationTerm", cluster_weighting)
         self.variant = variant
-        # (t0, its version counter, layout, frozen factor): t0 and the clusters are fixed for a fit,
-        # so the frozen half of every step's Procrustes problem is factorised once.
-        self._frozen_memo: tuple[torch.Tensor, int, ClusterLayout, torch.Tensor] | None = None
+        self.cluster_weighting = cluster_weighting
+        # (layout, frozen factor) from `prepare`: t0 and the clusters are fixed for a fit, so the frozen
+        # half of every step's Procrustes problem is factorised once per installed assignment.
+        self._prepared: tuple[ClusterLayout, torch.Tensor] | None = None
+
+    def prepare(self, clusters: ClusterLayout, frozen_text_features: torch.Tensor | None) -> None:
+        self._prepared = None
+        if self.variant == "procrustes" and frozen_text_features is not None and frozen_text_features.numel():
+            device = clusters.index.device
+            self._prepared = (clusters, frozen_factor(clusters.gather(frozen_text_features.float().to(device))))
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
-        cluster_ids = require_clusters(self.name, inputs)
+        clusters = require_clusters(self.name, inputs)
         frozen = require_frozen_text(self.name, inputs)
         if self.variant == "procrustes":
-            frozen_r = self._frozen_factor(frozen, cluster_ids, inputs.text_features.device)
-            return procrustes_rotation_loss(inputs.text_features, frozen, cluster_ids, frozen_r)
-        return centroid_anchor_loss(inputs.text_features, frozen, cluster_ids)
-
-    def _frozen_factor(self, frozen: torch.Tensor, cluster_ids: torch.Tensor, device: torch.device) -> torch.Tensor:
-        layout = ClusterLayout.for_assignment(cluster_ids.to(device))
-        memo = self._frozen_memo
-        if memo is not None and memo[0] is frozen and memo[1] == frozen._version and memo[2] is layout:
-            return memo[3]
-        frozen_r = frozen_factor(layout.gather(frozen.float().to(device)))
-        self._frozen_memo = (frozen, frozen._version, layout, frozen_r)
-        return frozen_r
+            prepared = self._prepared
+            frozen_r = prepared[1] if prepared is not None and prepared[0] is clusters else None
+            return procrustes_rotation_loss(inputs.text_features, frozen, clusters, frozen_r, self.cluster_weighting)
+        return centroid_anchor_loss(inputs.text_features, frozen, clusters)

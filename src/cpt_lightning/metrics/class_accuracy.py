@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torchmetrics import Metric
 
-GROUP_ORDER = ("head", "medium", "tail")
+from cpt_lightning.metrics.keys import GROUP_ORDER
 
 
 def _predicted_labels(preds: torch.Tensor) -> torch.Tensor:

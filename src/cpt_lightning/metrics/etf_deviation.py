@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torchmetrics import Metric
 
-from cpt_lightning.losses.etf_separation import etf_deviation_per_cluster
+from cpt_lightning.clustering.etf import etf_deviation_per_cluster
 
 
 class EtfDeviation(Metric):

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import torch
 
+from cpt_lightning.clustering.etf import etf_deviation_per_cluster
 from cpt_lightning.clustering.layout import ClusterLayout
-from cpt_lightning.losses.etf_separation import etf_deviation_per_cluster
 from cpt_lightning.metrics.class_accuracy import group_names
 from cpt_lightning.metrics.intra_cluster_cosine import intra_cluster_pairwise_cosines
 from cpt_lightning.metrics.nc1 import nc1_statistics, nc1_within_class_variability

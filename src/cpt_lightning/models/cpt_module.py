@@ -9,20 +9,22 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics.classification import MulticlassAccuracy
 
+from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.losses import CrossEntropyTerm, LossCollection, LossInputs, LossTerm
-from cpt_lightning.metrics.geometry import GeometryMetrics
-from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
-from cpt_lightning.models.evaluation import (
+from cpt_lightning.metrics.evaluation import (
     EvalResults,
     compute_eval_results,
     eval_metric_collection,
     groups_for_set,
     update_eval_metrics,
 )
+from cpt_lightning.metrics.geometry import GeometryMetrics
+from cpt_lightning.metrics.keys import ALL_SET
+from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
 from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures, precomputed_image_features
-from cpt_lightning.models.image_settings import ImageSettings
 from cpt_lightning.models.prompt_learner import PromptLearner
 from cpt_lightning.models.step_logging import logs_this_step
 from cpt_lightning.optim import WarmupCosineLR, coop_sgd
@@ -53,6 +55,8 @@ class CPTModule(LightningModule):
             zero-shot classifier); "{}" is replaced by the class name.
         class_groups: per training class "head" / "medium" / "tail" (linked
             from the data module), for grouped accuracies.
+        class_counts: per training class its number of training images (linked
+            from the data module), the prior of the long-tail loss terms.
         optimizer: optimizer factory over the prompt parameters.
         scheduler: LR-scheduler factory; `WarmupCosineLR` gets the trainer's
             `max_epochs` when it has none.
@@ -66,6 +70,7 @@ class CPTModule(LightningModule):
         loss_terms: list[LossTerm] | None = None,
         templates: list[str] | None = None,
         class_groups: list[str] | None = None,
+        class_counts: list[int] | None = None,
         optimizer: OptimizerCallable = coop_sgd,
         scheduler: LRSchedulerCallable = WarmupCosineLR,
     ) -> None:
@@ -77,7 +82,14 @@ class CPTModule(LightningModule):
                 f"class_groups has {len(class_groups)} entries for {len(classnames)} classes; "
                 "give one group per class or None."
             )
-        self.save_hyperparameters(ignore=["loss_terms"])
+        if class_counts is not None and (len(class_counts) != len(classnames) or min(class_counts) < 1):
+            raise ValueError(
+                f"class_counts must hold one positive training count per class ({len(classnames)}); got "
+                f"{list(class_counts)}. Link it from the data module or drop classes without images."
+            )
+        # The counts only feed training losses (not checkpointed either), and a checkpoint loaded for
+        # other classes (`load_from_checkpoint(path, classnames=other)`) must not inherit them.
+        self.save_hyperparameters(ignore=["loss_terms", "class_counts"])
         self.classnames = list(classnames)
         self.class_groups = list(class_groups) if class_groups is not None else None
         self.templates = list(templates) if templates else list(DEFAULT_TEMPLATES)
@@ -85,15 +97,27 @@ class CPTModule(LightningModule):
         prompt_learner = resolve_factory(prompt_learner)
         self.prompt_learner = prompt_learner(self.clip, self.classnames) if prompt_learner is not None else None
         self.loss = LossCollection(loss_terms if loss_terms is not None else [CrossEntropyTerm()])
+        if self.loss.needs_class_counts and class_counts is None:
+            raise ValueError(
+                "A loss term (logit adjustment, balanced softmax) needs the training count of every class, "
+                "but `class_counts` is None. `cpt` links it from the data module's `class_counts` (None when "
+                "it trains on every image of a benchmark without counts); pass `model.class_counts` yourself."
+            )
+        # Derived from the data at build time, like the class names: never checkpointed.
+        counts = torch.tensor(class_counts if class_counts is not None else [], dtype=torch.float32)
+        self.register_buffer("class_counts", counts, persistent=False)
         self.optimizer_factory = resolve_factory(optimizer)
         self.scheduler_factory = resolve_factory(scheduler)
         # t0 depends only on class names and the frozen CLIP: recomputed, never checkpointed.
         self.register_buffer("frozen_text_features", torch.empty(0), persistent=False)
         # The cluster-invariant space is checkpointed so validate/test/resume see the fit's assignment.
         self.register_buffer("cluster_ids", torch.empty(0, dtype=torch.long))
+        # The assignment's layout, built on first use after each installation (`cluster_layout`).
+        self._cluster_layout: ClusterLayout | None = None
+        self.register_load_state_dict_post_hook(_forget_cluster_layout_after_load)
         self.strict_loading = False  # checkpoints hold prompts, not the frozen CLIP
         self._eval_text_features: dict[str, torch.Tensor] = {}
-        self._eval_sets: dict[str, list[str]] = {"all": self.classnames}
+        self._eval_sets: dict[str, list[str]] = {ALL_SET: self.classnames}
         self.train_accuracy = MulticlassAccuracy(num_classes=len(self.classnames), average="micro")
         self.eval_metrics = torch.nn.ModuleDict()
         self.eval_results: dict[str, EvalResults] = {}  # latest epoch per stage, for callbacks and runners
@@ -169,16 +193,38 @@ class CPTModule(LightningModule):
                 "one cluster id per training class."
             )
         self.cluster_ids = cluster_ids.to(self.cluster_ids.device)
+        self._forget_cluster_layout()
+
+    @property
+    def cluster_layout(self) -> ClusterLayout | None:
+        """The installed assignment's `ClusterLayout` (None without one), built once per installation.
+
+        Building it also lets the loss terms `prepare` what depends only on the assignment and `t0`.
+        An assignment is installed by `set_cluster_assignment`, by loading a state dict, and at
+        every fit start (after the module reached its device).
+        """
+        if self.cluster_ids.numel() == 0:
+            return None
+        if self._cluster_layout is None:
+            self._cluster_layout = ClusterLayout.from_ids(self.cluster_ids)
+            frozen = self.frozen_text_features if self.frozen_text_features.numel() else None
+            self.loss.prepare(self._cluster_layout, frozen)
+        return self._cluster_layout
+
+    def _forget_cluster_layout(self) -> None:
+        self._cluster_layout = None
 
     def ensure_frozen_text_features(self) -> torch.Tensor:
         """Compute `t0` for the training classes once (after a device move it is recomputed only if missing)."""
         if self.frozen_text_features.numel() == 0:
             self.frozen_text_features = self.zero_shot_text_features(self.classnames)
+            self._forget_cluster_layout()  # terms prepare with t0
         return self.frozen_text_features
 
     def on_fit_start(self) -> None:
         if self.loss.needs_frozen_text:
             self.ensure_frozen_text_features()
+        self._forget_cluster_layout()  # rebuilt on this device, with this fit's t0
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -198,6 +244,8 @@ class CPTModule(LightningModule):
             text_features=text_features,
             frozen_text_features=self.frozen_text_features if self.frozen_text_features.numel() else None,
             cluster_ids=self.cluster_ids if self.cluster_ids.numel() else None,
+            clusters=self.cluster_layout,
+            class_counts=self.class_counts if self.class_counts.numel() else None,
         )
         total, terms = self.loss(inputs)
         # `update`, not `__call__`: the per-batch accuracy that `__call__` also computes is never used.
@@ -229,7 +277,7 @@ class CPTModule(LightningModule):
             )
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         eval_sets = getattr(datamodule, "eval_classnames", None)
-        self._eval_sets = dict(eval_sets) if eval_sets else {"all": self.classnames}
+        self._eval_sets = dict(eval_sets) if eval_sets else {ALL_SET: self.classnames}
         for name, names in self._eval_sets.items():
             if name not in self.eval_metrics:
                 groups = groups_for_set(names, self.classnames, self.class_groups)
@@ -250,7 +298,7 @@ class CPTModule(LightningModule):
     def on_test_epoch_start(self) -> None:
         self._prepare_eval_text_features()
 
-    def _eval_step(self, stage: str, batch, dataloader_idx: int) -> None:
+    def _eval_step(self, batch, dataloader_idx: int) -> None:
         pixel_values, labels = batch
         set_name = list(self._eval_sets)[dataloader_idx]
         image_features = self.encode_images(pixel_values)
@@ -270,13 +318,13 @@ class CPTModule(LightningModule):
             self.log(f"{stage}/{name}", value, sync_dist=False)
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step("val", batch, dataloader_idx)
+        self._eval_step(batch, dataloader_idx)
 
     def on_validation_epoch_end(self) -> None:
         self._log_eval_epoch("val")
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step("test", batch, dataloader_idx)
+        self._eval_step(batch, dataloader_idx)
 
     def on_test_epoch_end(self) -> None:
         self._log_eval_epoch("test")
@@ -298,11 +346,6 @@ class CPTModule(LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     # -------------------------------------------------------------- checkpoints
-    def train(self, mode: bool = True) -> CPTModule:
-        super().train(mode)
-        self.clip.train(False)  # FrozenClip ignores the mode; explicit for readers
-        return self
-
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # The frozen CLIP is reloaded from `clip_name_or_path`; storing it would make
         # every checkpoint the size of CLIP (600 MB at ViT-B/16) instead of kilobytes.
@@ -339,3 +382,8 @@ class CPTModule(LightningModule):
                 del state[key]
         elif "cluster_ids" in state:
             self.cluster_ids = torch.empty_like(state["cluster_ids"]).to(self.cluster_ids.device)
+
+
+def _forget_cluster_layout_after_load(module: CPTModule, incompatible_keys) -> None:
+    # A module-level function, not a lambda, so that the module stays picklable (DDP spawn).
+    module._forget_cluster_layout()

@@ -25,12 +25,20 @@ class ImageFeatures(torch.Tensor):
         return features.as_subclass(cls)
 
 
+def reject_image_prompting_host(
+    prompt_learner: PromptLearner | None, error: type[Exception] = RuntimeError
+) -> None:
+    """Raise `error` when the host prompts the image tower: its image features change as the prompts
+    train, so they can never come from a cache. The one check both the cache and the model run."""
+    if prompt_learner is not None and prompt_learner.prompts_images:
+        raise error(
+            f"Cached image features cannot be used with the prompt host {type(prompt_learner).__name__}: it "
+            "prompts the image tower, so its image features change as the prompts train. Remove the data "
+            "module's `feature_cache`, or use a text-only host (CoOp, or IVLP with prompt_depth_vision=0)."
+        )
+
+
 def precomputed_image_features(features: ImageFeatures, prompt_learner: PromptLearner | None) -> torch.Tensor:
     """The plain `[B, D]` tensor of a cached batch, after checking the host does not prompt the image tower."""
-    if prompt_learner is not None and prompt_learner.prompts_images:
-        raise RuntimeError(
-            f"The batch holds cached image features, but the prompt host {type(prompt_learner).__name__} "
-            "prompts the image tower, so its image features change with training. Remove the data module's "
-            "`feature_cache`, or use a text-only host (CoOp, or IVLP with prompt_depth_vision=0)."
-        )
+    reject_image_prompting_host(prompt_learner)
     return features.as_subclass(torch.Tensor)

@@ -172,12 +172,27 @@ def execute_run_in_subprocess(spec: RunSpec, run_dir: Path) -> None:
         )
 
 
+def missing_config_files(specs: list[RunSpec]) -> list[str]:
+    """Config files the runs name that do not exist (e.g. tuned presets not written yet)."""
+    named = {file for spec in specs for pairs in [spec.configs, *spec.transfer.values()] for _, file in pairs}
+    return sorted(file for file in named if not Path(file).is_file())
+
+
 def run_protocol(
     protocol: Protocol, out_dir: Path, root: Path = Path("."), in_process: bool = False
 ) -> tuple[list[RunSpec], list[RunSpec]]:
-    """Execute every unfinished run of `protocol` under `out_dir`; return (executed, skipped)."""
+    """Execute every unfinished run of `protocol` under `out_dir`; return (executed, skipped).
+
+    Every config file the runs name must exist before the first run starts."""
+    specs = plan_runs(protocol, root)
+    missing = missing_config_files(specs)
+    if missing:
+        raise FileNotFoundError(
+            f"Protocol {protocol.name!r} names config files that do not exist: {missing}. Create them first "
+            "(tuned presets: cpt-tune --out <their folder>, see configs/study/README.md) or fix the paths."
+        )
     executed, skipped = [], []
-    for spec in plan_runs(protocol, root):
+    for spec in specs:
         run_dir = out_dir / spec.run_id
         if is_finished(spec, run_dir):
             skipped.append(spec)

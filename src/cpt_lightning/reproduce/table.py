@@ -19,17 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from cpt_lightning.metrics.class_accuracy import harmonic_mean
+from cpt_lightning.metrics.keys import (
+    ACCURACY,
+    ALL_SET,
+    BASE_TO_NEW_SETS,
+    GROUP_ORDER,
+    group_accuracy_metric,
+    harmonic_mean_key,
+    metric_key,
+    set_metric_keys,
+)
 from cpt_lightning.reproduce.runs import RESULTS_FILE
 
-# column -> the test keys that hold it (the first one a run logged wins)
+# column -> the test keys that hold it (the first one a run logged wins); group accuracies are the
+# training classes' groups: of the only set, of base-to-new's base set, or of a set named "all".
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "acc": ("test/acc", "test/all/acc"),
-    "base": ("test/base/acc",),
-    "new": ("test/new/acc",),
-    "HM": ("test/hm",),
-    "head": ("test/acc_head", "test/base/acc_head", "test/all/acc_head"),
-    "medium": ("test/acc_medium", "test/base/acc_medium", "test/all/acc_medium"),
-    "tail": ("test/acc_tail", "test/base/acc_tail", "test/all/acc_tail"),
+    ACCURACY: set_metric_keys("test", ACCURACY, (ALL_SET,)),
+    **{name: (metric_key("test", name, ACCURACY, True),) for name in BASE_TO_NEW_SETS},
+    "HM": (harmonic_mean_key("test"),),
+    **{group: set_metric_keys("test", group_accuracy_metric(group), ("base", ALL_SET)) for group in GROUP_ORDER},
 }
 AVERAGE = "average"
 
@@ -51,7 +59,8 @@ def load_results(out_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted(out_dir.rglob(RESULTS_FILE))]
 
 
-def _column_values(metrics: dict[str, float]) -> dict[str, float]:
+def column_values(metrics: dict[str, float]) -> dict[str, float]:
+    """The table's columns (percent) that a run's test metrics hold."""
     values = {}
     for column, keys in COLUMNS.items():
         present = [key for key in keys if key in metrics]
@@ -75,7 +84,7 @@ def summarise(results: list[dict[str, Any]]) -> list[Row]:
     for result in results:
         spec = result["spec"]
         for dataset, metrics in result["tests"].items():
-            per_seed[(spec["setting"], dataset, spec["method"])][spec["seed"]] = _column_values(metrics)
+            per_seed[(spec["setting"], dataset, spec["method"])][spec["seed"]] = column_values(metrics)
     rows = []
     for (setting, dataset, method), by_seed in per_seed.items():
         columns = {column for values in by_seed.values() for column in values}

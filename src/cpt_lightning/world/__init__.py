@@ -22,7 +22,8 @@ API:
     build_world_tokenizer(): the word-level tokenizer the world CLIP uses.
     sample_objects / make_captions / render: the generator underneath, for pretraining.
 
-The pretraining command is `python -m cpt_lightning.world.pretrain --out DIR` (see `pretrain.py`).
+The pretraining command (tooling, not runtime) is
+`python -m cpt_lightning.tools.pretrain_world_clip --out DIR`.
 """
 
 from cpt_lightning.world.attributes import ATTRIBUTE_VALUES, ObjectBatch, sample_objects

@@ -15,6 +15,6 @@ def world_clip_path() -> Path:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
             f"No pretrained world CLIP at {path}. Create it with "
-            f"`python -m cpt_lightning.world.pretrain --out {path}` (30 minutes on 2 CPU cores)."
+            f"`python -m cpt_lightning.tools.pretrain_world_clip --out {path}` (30 minutes on 2 CPU cores)."
         )
     return path

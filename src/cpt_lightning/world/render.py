@@ -14,7 +14,7 @@ _RADIUS_RANGE = {0: (5.0, 7.0), 1: (9.5, 12.5)}  # size code -> object radius in
 _STYLE = {name: code for code, name in enumerate(STYLES)}
 
 
-def local_coordinates(centre: np.ndarray, radius: np.ndarray, angle: np.ndarray, grid: np.ndarray):
+def local_coordinates(centre: np.ndarray, angle: np.ndarray, grid: np.ndarray):
     """Pixel coordinates [N, H, W] in each object's rotated frame, in pixels (not yet divided by radius)."""
     dx = grid[None, :, :, 0] - centre[:, 0, None, None]
     dy = grid[None, :, :, 1] - centre[:, 1, None, None]
@@ -62,7 +62,7 @@ def _draw_distractors(canvas: np.ndarray, counts: np.ndarray, grid: np.ndarray, 
         n = index.size
         radius = rng.uniform(2.5, 4.5, n).astype(np.float32)
         centre = rng.uniform(3.0, IMAGE_SIZE - 3.0, (n, 2)).astype(np.float32)
-        u, v = local_coordinates(centre, radius, rng.uniform(-np.pi, np.pi, n), grid)
+        u, v = local_coordinates(centre, rng.uniform(-np.pi, np.pi, n), grid)
         masks = shape_masks(u / radius[:, None, None], v / radius[:, None, None], rng.integers(len(SHAPES), size=n))
         colours = COLOUR_RGB[rng.integers(len(COLOURS), size=n)] * rng.uniform(0.6, 1.0, (n, 1))
         sub = canvas[index]
@@ -98,7 +98,7 @@ def render(objects: ObjectBatch, rng: np.random.Generator) -> np.ndarray:
     distractor_counts = np.where(is_clutter, np.round(objects.severity * 6.0 + rng.uniform(0, 1, n)), 0)
     _draw_distractors(canvas, distractor_counts.astype(int), grid, rng)
 
-    u_px, v_px = local_coordinates(centre, radius, angle, grid)
+    u_px, v_px = local_coordinates(centre, angle, grid)
     mask = shape_masks(u_px / radius[:, None, None], v_px / radius[:, None, None], objects.shape)
     fill = COLOUR_RGB[objects.colour] * rng.uniform(0.85, 1.05, (n, 1)).astype(np.float32)
     fill_alpha = np.where(is_sketch, 1.0 - objects.severity, 1.0)

@@ -15,6 +15,7 @@ def world2_clip_path() -> Path:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
             f"No pretrained hierarchical-world CLIP at {path}. Create it with "
-            f"`python -m cpt_lightning.world2.pretrain --out {path} --seed 0` (about 45 minutes on 2 CPU cores)."
+            f"`python -m cpt_lightning.tools.pretrain_world2_clip --out {path} --seed 0` "
+            "(about an hour on a loaded 2-core CPU)."
         )
     return path

@@ -1,6 +1,6 @@
 """Pretrain the demo world's small CLIP contrastively on endless procedurally rendered image-caption pairs.
 
-    python -m cpt_lightning.world.pretrain --out src/cpt_lightning/assets/world_clip --seed 0
+    python -m cpt_lightning.tools.pretrain_world_clip --out src/cpt_lightning/assets/world_clip --seed 0
 
 The default budget is 2686 steps: the shipped model was trained under a 30-minute wall-clock budget
 on a shared 2-core machine, which ended at step 2686. A step budget makes the run the same on any
@@ -28,13 +28,13 @@ import numpy as np
 import torch
 from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast
 
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.tools.world_zero_shot import base_new_accuracies, pixel_values
 from cpt_lightning.world.attributes import sample_objects
 from cpt_lightning.world.captions import caption_fits, make_captions
 from cpt_lightning.world.datasets import WorldDataset, world_dataset_names
 from cpt_lightning.world.render import IMAGE_SIZE, render
 from cpt_lightning.world.tokenizer import build_world_tokenizer
-from cpt_lightning.world.zero_shot import pixel_values, zero_shot_accuracy
 
 # Mean and std of pretraining pixels (measured over 4096 renders of PRETRAINING_STYLES).
 WORLD_IMAGE_SETTINGS = ImageSettings(
@@ -122,26 +122,7 @@ def evaluate(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, per_class: in
     for name in world_dataset_names():
         dataset = WorldDataset(name)
         images, labels = dataset.render_split("test", per_class, seed)
-        n_base = math.ceil(len(dataset.classnames) / 2)
-        base, new = labels < n_base, labels >= n_base
-        results[name] = {
-            "base": zero_shot_accuracy(
-                model,
-                tokenizer,
-                WORLD_IMAGE_SETTINGS,
-                images[base],
-                labels[base],
-                dataset.classnames[:n_base],
-            ),
-            "new": zero_shot_accuracy(
-                model,
-                tokenizer,
-                WORLD_IMAGE_SETTINGS,
-                images[new],
-                labels[new] - n_base,
-                dataset.classnames[n_base:],
-            ),
-        }
+        results[name] = base_new_accuracies(model, tokenizer, WORLD_IMAGE_SETTINGS, images, labels, dataset.classnames)
     return results
 
 

@@ -1,8 +1,8 @@
 """Pretrain the hierarchical world's CLIP on endless rendered image-caption pairs, on a step budget.
 
-    python -m cpt_lightning.world2.pretrain --out src/cpt_lightning/assets/world2_clip --seed 0
+    python -m cpt_lightning.tools.pretrain_world2_clip --out src/cpt_lightning/assets/world2_clip --seed 0
 
-The same recipe as the demo world's CLIP (`cpt_lightning.world.pretrain`: multi-positive symmetric
+The same recipe as the demo world's CLIP (`cpt_lightning.tools.pretrain_world_clip`: multi-positive symmetric
 CLIP loss, AdamW, warm-up then cosine decay, one torch thread), with this world's pictures and
 captions and a 64-dimensional projection: 128 base classes are more than a 64-dimensional space can
 hold as one simplex (a K-vector simplex ETF needs K - 1 dimensions), so a global ETF must bend the
@@ -21,18 +21,23 @@ import numpy as np
 import torch
 from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast
 
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.tools.pretrain_world_clip import (
+    PRETRAINING_SEVERITY,
+    PRETRAINING_STYLES,
+    contrastive_training,
+    save_world_clip,
+)
+from cpt_lightning.tools.world_zero_shot import pixel_values, zero_shot_accuracy
 from cpt_lightning.world.captions import caption_fits
-from cpt_lightning.world.pretrain import PRETRAINING_SEVERITY, PRETRAINING_STYLES, contrastive_training, save_world_clip
+from cpt_lightning.world.hier.attributes import sample_hier_objects
+from cpt_lightning.world.hier.captions import hier_vocabulary_words, make_hier_captions
+from cpt_lightning.world.hier.datasets import HierWorldDataset, hier_dataset_names
+from cpt_lightning.world.hier.render import render_hier
 from cpt_lightning.world.render import IMAGE_SIZE
 from cpt_lightning.world.tokenizer import build_world_tokenizer
-from cpt_lightning.world.zero_shot import pixel_values, zero_shot_accuracy
-from cpt_lightning.world2.attributes import sample_hier_objects
-from cpt_lightning.world2.captions import hier_vocabulary_words, make_hier_captions
-from cpt_lightning.world2.datasets import HierWorldDataset, hier_dataset_names
-from cpt_lightning.world2.render import render_hier
 
-# Mean and std of pretraining pixels (`python -m cpt_lightning.world2.pretrain --pixel-stats`).
+# Mean and std of pretraining pixels (`python -m cpt_lightning.tools.pretrain_world2_clip --pixel-stats`).
 WORLD2_IMAGE_SETTINGS = ImageSettings(
     crop_size=IMAGE_SIZE,
     resize_shortest_edge=IMAGE_SIZE,

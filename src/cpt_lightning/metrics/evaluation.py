@@ -4,8 +4,7 @@ Per evaluation set (the data module's `eval_classnames`, e.g. "all", or "base" a
 top-1 (`acc`, micro: correct / samples), the mean cross-entropy (`loss`), the accuracy of every
 class, and -- on the set whose classes are the training classes, when the module has
 `class_groups` -- the macro accuracy of each group (`acc_head`, `acc_medium`, `acc_tail`). With a
-"base" and a "new" set, the harmonic mean of their top-1 (`hm`). Keys are `<stage>/<metric>` with
-one set and `<stage>/<set>/<metric>` with several; `<stage>/hm` in base-to-new.
+"base" and a "new" set, the harmonic mean of their top-1 (`hm`). Key names: `metrics/keys.py`.
 """
 
 from __future__ import annotations
@@ -24,17 +23,23 @@ from cpt_lightning.metrics.class_accuracy import (
     group_names,
     harmonic_mean,
 )
-
-BASE_TO_NEW_SETS = ("base", "new")
+from cpt_lightning.metrics.keys import (
+    ACCURACY,
+    BASE_TO_NEW_SETS,
+    LOSS,
+    group_accuracy_metric,
+    harmonic_mean_key,
+    metric_key,
+)
 
 
 def eval_metric_collection(num_classes: int, class_groups: list[str] | None = None) -> MetricCollection:
     """One evaluation set's metrics: `acc`, `per_class`, `samples`, `loss`, and `groups` when groups are given."""
     members = {
-        "acc": MulticlassAccuracy(num_classes=num_classes, average="micro"),
+        ACCURACY: MulticlassAccuracy(num_classes=num_classes, average="micro"),
         "per_class": PerClassAccuracy(num_classes),
         "samples": PerClassSampleCount(num_classes),
-        "loss": MeanMetric(),
+        LOSS: MeanMetric(),
     }
     if class_groups is not None:
         members["groups"] = GroupAccuracy(class_groups)
@@ -57,15 +62,10 @@ def groups_for_set(
 def update_eval_metrics(metrics: MetricCollection, logits: torch.Tensor, labels: torch.Tensor) -> None:
     """Add one batch of logits `[B, K]` and labels `[B]` to a set's metrics."""
     for name, metric in metrics.items():
-        if name == "loss":
+        if name == LOSS:
             metric.update(nn.functional.cross_entropy(logits.float(), labels), labels.shape[0])
         else:
             metric.update(logits, labels)
-
-
-def metric_key(stage: str, set_name: str, metric: str, several_sets: bool) -> str:
-    """`<stage>/<metric>` with one evaluation set, `<stage>/<set>/<metric>` with several."""
-    return f"{stage}/{set_name}/{metric}" if several_sets else f"{stage}/{metric}"
 
 
 @dataclass
@@ -86,16 +86,16 @@ def compute_eval_results(stage: str, metrics: nn.ModuleDict, eval_sets: dict[str
         collection = metrics[set_name]
         values = {name: metric.compute() for name, metric in collection.items()}
         collection.reset()
-        results.scalars[metric_key(stage, set_name, "acc", several)] = values["acc"]
-        results.scalars[metric_key(stage, set_name, "loss", several)] = values["loss"]
+        results.scalars[metric_key(stage, set_name, ACCURACY, several)] = values[ACCURACY]
+        results.scalars[metric_key(stage, set_name, LOSS, several)] = values[LOSS]
         for group, accuracy in values.get("groups", {}).items():
-            results.scalars[metric_key(stage, set_name, f"acc_{group}", several)] = accuracy
+            results.scalars[metric_key(stage, set_name, group_accuracy_metric(group), several)] = accuracy
         results.per_class[set_name] = values["per_class"]
         results.samples[set_name] = values["samples"]
         results.classnames[set_name] = list(names)
     if all(name in eval_sets for name in BASE_TO_NEW_SETS):
-        base, new = (results.scalars[metric_key(stage, name, "acc", several)] for name in BASE_TO_NEW_SETS)
-        results.scalars[f"{stage}/hm"] = harmonic_mean(base, new)
+        base, new = (results.scalars[metric_key(stage, name, ACCURACY, several)] for name in BASE_TO_NEW_SETS)
+        results.scalars[harmonic_mean_key(stage)] = harmonic_mean(base, new)
     return results
 
 
@@ -104,11 +104,11 @@ def summary_directions(stage: str, metrics: nn.ModuleDict, eval_sets: dict[str, 
     several = len(eval_sets) > 1
     directions = {}
     for set_name in eval_sets:
-        directions[metric_key(stage, set_name, "acc", several)] = "max"
-        directions[metric_key(stage, set_name, "loss", several)] = "min"
+        directions[metric_key(stage, set_name, ACCURACY, several)] = "max"
+        directions[metric_key(stage, set_name, LOSS, several)] = "min"
         members = dict(metrics[set_name].items())
         for group in group_names(members["groups"].class_groups) if "groups" in members else []:
-            directions[metric_key(stage, set_name, f"acc_{group}", several)] = "max"
+            directions[metric_key(stage, set_name, group_accuracy_metric(group), several)] = "max"
     if all(name in eval_sets for name in BASE_TO_NEW_SETS):
-        directions[f"{stage}/hm"] = "max"
+        directions[harmonic_mean_key(stage)] = "max"
     return directions

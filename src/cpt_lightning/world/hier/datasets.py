@@ -18,7 +18,7 @@ import numpy as np
 
 from cpt_lightning.world.attributes import STYLES
 from cpt_lightning.world.datasets import SPLITS
-from cpt_lightning.world2.attributes import (
+from cpt_lightning.world.hier.attributes import (
     COLOURS,
     FAMILY_SIZE,
     SHAPES,
@@ -26,8 +26,8 @@ from cpt_lightning.world2.attributes import (
     colour_family_of,
     shape_family_of,
 )
-from cpt_lightning.world2.captions import describe_hier
-from cpt_lightning.world2.render import render_hier
+from cpt_lightning.world.hier.captions import describe_hier
+from cpt_lightning.world.hier.render import render_hier
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import CLIPModel, PreTrainedTokenizerBase
 
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.data.sampling import base_new_split
+from cpt_lightning.image_settings import ImageSettings
 
 DEFAULT_TEMPLATE = "a photo of a {}."
 
@@ -57,6 +57,25 @@ def zero_shot_accuracy(
     return float((predictions.numpy() == labels).mean())
 
 
+def base_new_accuracies(
+    model: CLIPModel,
+    tokenizer: PreTrainedTokenizerBase,
+    settings: ImageSettings,
+    images: np.ndarray,
+    labels: np.ndarray,
+    classnames: list[str],
+    template: str = DEFAULT_TEMPLATE,
+) -> dict[str, float]:
+    """`{"base": top-1, "new": top-1}`: each half of CoOp's split (`base_new_split`) among its own classes."""
+    result = {}
+    for half, members in zip(("base", "new"), base_new_split(len(classnames)), strict=True):
+        mask = np.isin(labels, members)
+        own_labels = np.searchsorted(members, labels[mask])  # relabelled 0..m-1, as the split defines
+        own_names = [classnames[k] for k in members]
+        result[half] = zero_shot_accuracy(model, tokenizer, settings, images[mask], own_labels, own_names, template)
+    return result
+
+
 def zero_shot_table(model_dir: str | None = None, per_class: int = 20, seed: int = 12345) -> str:
     """Markdown: zero-shot top-1 (percent) of a world CLIP on every world dataset's base and new classes,
     with "a photo of a {}." and with the dataset's style named (the first `STYLE_TEMPLATES` entry), and
@@ -78,19 +97,11 @@ def zero_shot_table(model_dir: str | None = None, per_class: int = 20, seed: int
     for name in world_dataset_names():
         dataset = WorldDataset(name)
         images, labels = dataset.render_split("test", per_class, seed)
-        n_base = math.ceil(len(dataset.classnames) / 2)
-        halves = {"base": labels < n_base, "new": labels >= n_base}
-        offsets = {"base": 0, "new": n_base}
-        names = {"base": dataset.classnames[:n_base], "new": dataset.classnames[n_base:]}
         style_template = STYLE_TEMPLATES[dataset.spec.style][0]
         cells = []
         for template in (DEFAULT_TEMPLATE, style_template):
-            for half in ("base", "new"):
-                mask = halves[half]
-                accuracy = zero_shot_accuracy(
-                    model, tokenizer, settings, images[mask], labels[mask] - offsets[half], names[half], template
-                )
-                cells.append(f"{100 * accuracy:.1f}")
+            accuracies = base_new_accuracies(model, tokenizer, settings, images, labels, dataset.classnames, template)
+            cells += [f"{100 * accuracies[half]:.1f}" for half in ("base", "new")]
         lines.append(f"| {name} | {' | '.join(cells)} |")
         if clean is None:  # every dataset has the same 64 colour x shape classes: measure clean photos once
             dataset.spec = dataclasses.replace(dataset.spec, style="photo", severity_range=(0.0, 0.0))

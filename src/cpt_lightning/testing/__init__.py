@@ -1,13 +1,18 @@
-"""Tiny random CLIPs for tests, demos and benchmarks that cannot download real weights."""
+"""Tiny random CLIPs and a quiet CPU trainer, for tests, demos and benchmarks that cannot download real weights.
+
+`testing.clip_tokenizer` builds OpenAI CLIP's BPE tokenizer offline from its vocabulary file.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
+from lightning.pytorch import Trainer
 from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerBase
 
-from cpt_lightning.models.image_settings import ImageSettings
+from cpt_lightning.image_settings import ImageSettings
 
 
 def tiny_clip_config(
@@ -74,3 +79,20 @@ def save_random_clip(
     size = config.vision_config.image_size
     ImageSettings(crop_size=size, resize_shortest_edge=size).save(out_dir)
     return out_dir
+
+
+def quiet_trainer(root_dir: str | Path, **overrides: Any) -> Trainer:
+    """A one-CPU `Trainer` that writes nothing but what a test asks for: no logger, progress bar, model
+    summary, checkpoint callback or sanity validation, every file under `root_dir`; `overrides` replace
+    any argument."""
+    arguments = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        default_root_dir=root_dir,
+    )
+    return Trainer(**{**arguments, **overrides})

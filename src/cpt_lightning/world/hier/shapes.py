@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cpt_lightning.world2.attributes import SHAPES
+from cpt_lightning.world.hier.attributes import SHAPES
 
 
 def _polygon(u: np.ndarray, v: np.ndarray, sides: int, apothem: float, phase: float) -> np.ndarray:

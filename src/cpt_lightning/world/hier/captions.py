@@ -14,7 +14,7 @@ import numpy as np
 
 from cpt_lightning.world.attributes import STYLES
 from cpt_lightning.world.captions import NEUTRAL_TEMPLATES, STYLE_TEMPLATES, UNSPECIFIED
-from cpt_lightning.world2.attributes import COLOUR_FAMILIES, COLOURS, SHAPE_FAMILIES, SHAPES, HierObjects
+from cpt_lightning.world.hier.attributes import COLOUR_FAMILIES, COLOURS, SHAPE_FAMILIES, SHAPES, HierObjects
 
 # Probabilities of naming the member, naming the family, or leaving the attribute out.
 COLOUR_NAMING = (0.55, 0.25, 0.20)

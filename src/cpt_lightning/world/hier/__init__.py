@@ -10,14 +10,14 @@ API:
         `.class_codes` int64 [K, 4] (colour family, colour, shape family, shape),
         `.render_split(split, counts, seed)` -> uint8 [N, 32, 32, 3], int64 [N].
     world2_clip_path(): the shipped CLIP's directory (`builtin:world2_clip` in configs).
-    The pretraining command: `python -m cpt_lightning.world2.pretrain --out DIR --seed 0`.
+    The pretraining command: `python -m cpt_lightning.tools.pretrain_world2_clip --out DIR --seed 0`.
 """
 
-from cpt_lightning.world2.attributes import COLOUR_FAMILIES, SHAPE_FAMILIES, HierObjects, sample_hier_objects
-from cpt_lightning.world2.captions import make_hier_captions
-from cpt_lightning.world2.checkpoint import world2_clip_path
-from cpt_lightning.world2.datasets import HIER_DATASET_SPECS, HierWorldDataset, hier_dataset_names
-from cpt_lightning.world2.render import render_hier
+from cpt_lightning.world.hier.attributes import COLOUR_FAMILIES, SHAPE_FAMILIES, HierObjects, sample_hier_objects
+from cpt_lightning.world.hier.captions import make_hier_captions
+from cpt_lightning.world.hier.checkpoint import world2_clip_path
+from cpt_lightning.world.hier.datasets import HIER_DATASET_SPECS, HierWorldDataset, hier_dataset_names
+from cpt_lightning.world.hier.render import render_hier
 
 __all__ = [
     "COLOUR_FAMILIES",

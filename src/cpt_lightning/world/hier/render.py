@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from cpt_lightning.world.attributes import STYLES
+from cpt_lightning.world.hier.attributes import COLOUR_RGB, COLOURS, SHAPES, HierObjects
+from cpt_lightning.world.hier.shapes import shape_masks
 from cpt_lightning.world.render import IMAGE_SIZE, local_coordinates, outline, paint
 from cpt_lightning.world.styles import WHOLE_IMAGE_STYLES
-from cpt_lightning.world2.attributes import COLOUR_RGB, COLOURS, SHAPES, HierObjects
-from cpt_lightning.world2.shapes import shape_masks
 
 _SUPERSAMPLE = 2  # draw at 2x and average down, so edges are anti-aliased
 _RADIUS = (8.0, 12.5)  # object radius in pixels: large enough that a pentagon is not a hexagon
@@ -28,7 +28,7 @@ def _draw_distractors(canvas: np.ndarray, counts: np.ndarray, grid: np.ndarray, 
         n = index.size
         radius = rng.uniform(2.5, 4.5, n).astype(np.float32)
         centre = rng.uniform(3.0, IMAGE_SIZE - 3.0, (n, 2)).astype(np.float32)
-        u, v = local_coordinates(centre, radius, rng.uniform(-np.pi, np.pi, n), grid)
+        u, v = local_coordinates(centre, rng.uniform(-np.pi, np.pi, n), grid)
         masks = shape_masks(u / radius[:, None, None], v / radius[:, None, None], rng.integers(len(SHAPES), size=n))
         colours = COLOUR_RGB[rng.integers(len(COLOURS), size=n)]
         sub = canvas[index]
@@ -61,7 +61,7 @@ def render_hier(objects: HierObjects, rng: np.random.Generator) -> np.ndarray:
     distractor_counts = np.where(is_clutter, np.round(objects.severity * 6.0 + rng.uniform(0, 1, n)), 0)
     _draw_distractors(canvas, distractor_counts.astype(int), grid, rng)
 
-    u_px, v_px = local_coordinates(centre, radius, angle, grid)
+    u_px, v_px = local_coordinates(centre, angle, grid)
     mask = shape_masks(u_px / radius[:, None, None], v_px / radius[:, None, None], objects.shape)
     # Brightness jitter stays small: shades of a family differ in lightness, and must stay apart.
     fill = np.clip(COLOUR_RGB[objects.colour] * rng.uniform(0.93, 1.04, (n, 1)), 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,44 @@
+"""Simplex-ETF deviation inside each cluster: the one core the ETF loss and the ETF metrics share.
+
+A simplex equiangular tight frame of n unit vectors has every pairwise cosine equal to `-1/(n-1)`;
+this module measures how far each cluster's prototypes are from that shape. The loss
+(`losses/etf_separation.py`) averages it with gradients, the metrics (`metrics/etf_deviation.py`,
+`metrics/geometry_report.py`) report it; both import it from here so neither imports the other.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from cpt_lightning.clustering.layout import ClusterLayout, as_layout
+
+
+def etf_deviation_per_cluster(
+    text_features: torch.Tensor,
+    clusters: torch.Tensor | ClusterLayout | None = None,
+    centred: bool = True,
+) -> torch.Tensor:
+    """Per cluster with n >= 2 members, `mean_{i != j} (u_i . u_j + 1/(n-1))^2`, in float32.
+
+    `u_k = normalize(t_k - mu_C)` when `centred`, else `normalize(t_k)`. `clusters` is a `[K]`
+    assignment or its prebuilt `ClusterLayout`; None treats all classes as one cluster (the global
+    view). Singleton clusters have no pairs and are left out, so the result has one entry per
+    cluster of size >= 2 (possibly none).
+    """
+    features = text_features.float()
+    if clusters is None:
+        layout = ClusterLayout.single_group(features.shape[0], device=features.device)
+    else:
+        layout = as_layout(clusters, features.device)
+    grouped = layout.gather(features)  # [C, S, D]
+    if centred:
+        grouped = grouped - layout.grouped_means(grouped).unsqueeze(1)
+    units = F.normalize(grouped, dim=-1) * layout.slot_mask_as(grouped.dtype)
+    cosines = units @ units.transpose(1, 2)  # [C, S, S]
+
+    sizes = layout.sizes_as(features.dtype)
+    target = -1.0 / (sizes - 1).clamp_min(1)  # singletons are dropped below
+    squared = (cosines - target.view(-1, 1, 1)).square() * layout.pair_mask
+    per_cluster = squared.sum(dim=(1, 2)) / (sizes * (sizes - 1)).clamp_min(1)
+    return per_cluster[layout.multi_member_clusters]
