@@ -16,15 +16,15 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "src" / "cpt_lightning"
 # share the ETF core through `clustering`, not through one another).
 LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no cpt_lightning imports beyond this layer
-    ("cpt_lightning", "atomic_write", "progress", "image_settings", "optim"),
+    ("cpt_lightning", "atomic_write", "progress", "image_settings", "optim", "labels", "extras", "presets"),
     # pure geometry of the cluster-invariant space; the procedural world and its shipped CLIP's path
     ("clustering", "world"),
     # torchmetrics metrics (and the metric-key contract); loss terms
     ("metrics", "losses"),
     # frozen CLIP, prompt learners, the LightningModule
-    ("models",),
+    ("models", "loggers"),
     # data modules (may build features with a model); Lightning callbacks and plugins
-    ("data", "callbacks", "plugins"),
+    ("data", "callbacks", "plugins", "commands"),
     # the LightningCLI entry point
     ("cli",),
     # what runs the CLI or reads checkpoints: the experiment runner, checkpoint analysis

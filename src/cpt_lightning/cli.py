@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from lightning.pytorch import Callback, LightningDataModule, Trainer
@@ -10,7 +11,10 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
+from cpt_lightning.callbacks.prediction_writer import PredictionWriter
+from cpt_lightning.callbacks.share_prompt import SharePrompt
 from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
+from cpt_lightning.commands import dispatch, lightning_args
 from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.plugins import AtomicCheckpointIO
 
@@ -65,6 +69,8 @@ class CPTLightningCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ClusterAssignmentCallback, "clusters")
         parser.add_lightning_class_args(WandbDashboard, "dashboard")
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
+        parser.add_lightning_class_args(SharePrompt, "share")
         parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
         parser.link_arguments("data", "model.class_counts", compute_fn=_class_counts_of, apply_on="instantiate")
@@ -83,20 +89,30 @@ class CPTLightningCLI(LightningCLI):
 
 def main(args: list[str] | None = None, run: bool = True) -> CPTLightningCLI:
     """Run the CLI; `args` replaces `sys.argv[1:]` (for tests and notebooks). `run=False` only
-    instantiates the trainer, model and data from `args` (no subcommand), for the reproduce runner."""
+    instantiates the trainer, model and data from `args` (no subcommand), for the reproduce runner.
+    `cpt:NAME` values are preset files (`cpt_lightning.presets`)."""
+    if args is None:
+        # LightningCLI reads sys.argv itself when `args` is None (and warns when given both).
+        sys.argv[1:] = lightning_args(sys.argv[1:])
     return CPTLightningCLI(
         CPTModule,
         LightningDataModule,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
-        args=args,
+        args=None if args is None else lightning_args(args),
         run=run,
+        # The module's `optimizer` / `scheduler` keys configure optimisation (`cpt_lightning.commands`).
+        auto_configure_optimizers=False,
     )
 
 
 def console_main() -> None:
     """The `cpt` console script: runs `main` and returns nothing, so the process exits with status 0
-    (a console script passes its function's return value to `sys.exit`, where an object means failure)."""
+    (a console script passes its function's return value to `sys.exit`, where an object means failure).
+    `cpt presets|export` are dispatched before LightningCLI."""
+    status = dispatch()
+    if status is not None:
+        raise SystemExit(status)
     main()
 
 

@@ -31,3 +31,21 @@ def test_local_imagefolder_through_datasets(tmp_path):
     for key, label in dm.train_items + dm.test_items["all"]:
         value = np.asarray(dm.load_image(key))[0, 0, 0]
         assert value // 30 == folder_index_of_label[label]
+
+
+def test_init_reads_class_names_only_and_prepare_data_loads_with_the_revision(tmp_path, monkeypatch):
+    import datasets
+
+    class_folders(tmp_path / "data" / "train", ["owl", "cat"], 1, suffix=".png")
+    class_folders(tmp_path / "data" / "test", ["owl", "cat"], 1, suffix=".png")
+    calls = []
+    load = datasets.load_dataset
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append(k) or load(*a, **k))
+    dm = HuggingFaceDataModule(
+        data_dir=str(tmp_path / "data"), image_settings=TINY, num_workers=0, hf_cache_dir=str(tmp_path / "hf")
+    )
+    assert dm.classnames == ["cat", "owl"] and calls == [] and dm.hf_dataset is None  # nothing loaded yet
+    dm.prepare_data()
+    assert [call["revision"] for call in calls] == [None]
+    dm.setup("test")  # opens the prepared dataset and checks its label names against __init__'s
+    assert len(calls) == 2 and sorted(label for _, label in dm.test_items["all"]) == [0, 1]

@@ -8,8 +8,10 @@ import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 
+from cpt_lightning.loggers.wandb_run import WANDB_RUN_KEY
 from cpt_lightning.metrics.evaluation import EvalResults, summary_directions
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,9 @@ class WandbDashboard(Callback):
     `trainer/global_step`, and after every validation epoch (not the sanity check) and every test
     logs `<stage>/per_class_accuracy` (a `wandb.Table`) and `<stage>/prototype_gram` (heat map of
     the prompt-tuned training prototypes' cosine Gram matrix, ordered by `pl_module.cluster_ids`
-    when assigned, else by class index).
+    when assigned, else by class index). Media of a checkpoint being evaluated (`cpt test
+    --ckpt_path`) carry that checkpoint's training step, in the title and as their step; each
+    checkpoint a fit writes records the fit's W&B run (`WandbRunLogger.fit_checkpoint`).
 
     Args:
         class_table: log the per-class accuracy table.
@@ -87,6 +91,23 @@ class WandbDashboard(Callback):
         self.class_table = class_table
         self.gram_heatmap = gram_heatmap
         self._defined: set[str] = set()
+        self._checkpoint_step: int | None = None  # the training step of the checkpoint being evaluated
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
+        # The fit's run, so that `cpt test` of this checkpoint can log into it (WandbRunLogger.fit_checkpoint).
+        loggers = self._loggers(trainer)
+        if loggers and trainer.is_global_zero:
+            run = loggers[0].experiment
+            checkpoint[WANDB_RUN_KEY] = {"id": run.id, "project": run.project, "entity": run.entity}
+
+    def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
+        self._checkpoint_step = checkpoint.get("global_step")
+
+    def _step(self, trainer: Trainer) -> int:
+        """The training step media belong to: the trainer's in a fit, the checkpoint's when evaluating one."""
+        if trainer.state.fn == TrainerFn.FITTING or self._checkpoint_step is None:
+            return trainer.global_step
+        return self._checkpoint_step
 
     @staticmethod
     def _loggers(trainer: Trainer) -> list[WandbLogger]:
@@ -128,14 +149,15 @@ class WandbDashboard(Callback):
     @rank_zero_only
     def _log_media(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         results = getattr(pl_module, "eval_results", {}).get(stage)
+        step = self._step(trainer)
         for logger in self._loggers(trainer):
             if self.class_table and results is not None:
                 rows = class_table_rows(results, getattr(pl_module, "class_groups", None), pl_module.classnames)
                 columns = ["set", "class_index", "class", "group", "samples", "accuracy"]
-                logger.log_table(f"{stage}/per_class_accuracy", columns=columns, data=rows, step=trainer.global_step)
+                logger.log_table(f"{stage}/per_class_accuracy", columns=columns, data=rows, step=step)
             if self.gram_heatmap and hasattr(pl_module, "prompted_text_features"):
-                figure = self._gram_figure(pl_module, f"{stage} prototype Gram, step {trainer.global_step}")
-                logger.log_image(f"{stage}/prototype_gram", images=[figure], step=trainer.global_step)
+                figure = self._gram_figure(pl_module, f"{stage} prototype Gram, step {step}")
+                logger.log_image(f"{stage}/prototype_gram", images=[figure], step=step)
                 if not isinstance(figure, np.ndarray):
                     import matplotlib.pyplot as plt
 

@@ -25,6 +25,7 @@ from cpt_lightning.data.imagenet_shift import (
 )
 from cpt_lightning.data.layout import DatasetLayoutError
 from cpt_lightning.data.long_tailed import ImageNetLTDataModule, PlacesLTDataModule
+from cpt_lightning.data.unlabelled_images import UnlabelledImagesDataModule
 
 __all__ = [
     "Caltech101DataModule",
@@ -49,4 +50,5 @@ __all__ = [
     "SUN397DataModule",
     "StanfordCarsDataModule",
     "UCF101DataModule",
+    "UnlabelledImagesDataModule",
 ]

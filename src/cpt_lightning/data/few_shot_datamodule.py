@@ -334,6 +334,14 @@ class FewShotDataModule(L.LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         return [self._eval_loader(self.test_items[name]) for name in self.eval_classnames]
 
+    def predict_dataloader(self) -> list[DataLoader]:
+        """`cpt predict` scores the test split, one loader per evaluation set as `cpt test` does."""
+        return self.test_dataloader()
+
+    def prediction_keys(self) -> list[list[str]]:
+        """The key (file path, or row id) of every image of each predict loader, in loader order."""
+        return [[str(key) for key, _ in self.test_items[name]] for name in self.eval_classnames]
+
     def _eval_loader(self, items: list[Item]) -> DataLoader:
         if self.feature_cache is not None:
             dataset = self._cached_features(items, train=False)

@@ -126,8 +126,8 @@ class GeneratedDataModule(LightningDataModule):
     def test_dataloader(self) -> DataLoader | list[DataLoader]:
         return self._eval_loaders()
 
-    def predict_dataloader(self) -> DataLoader:
-        return DataLoader(self.eval_sets[next(iter(self.eval_sets))], batch_size=self.batch_size)
+    def predict_dataloader(self) -> DataLoader | list[DataLoader]:
+        return self._eval_loaders()
 
     def _maybe_cached(self, dataset: _Tensors) -> _Tensors | CachedFeatureDataset:
         if self.feature_cache is None:

@@ -11,6 +11,7 @@ from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
 from cpt_lightning.data.layout import DatasetLayoutError
 from cpt_lightning.data.sampling import Subsample
+from cpt_lightning.extras import require_extra
 from cpt_lightning.image_settings import ImageSettings
 
 
@@ -19,10 +20,14 @@ class HuggingFaceDataModule(FewShotDataModule):
 
     `name="imagefolder"` with `data_dir` reads a local `train/<class>/...`, `test/<class>/...`
     tree; any hub name works where the hub is reachable. The label column must be a
-    `ClassLabel` (its names become the class names, underscores as spaces). The dataset is loaded
-    in `__init__` so class names are known there. Without `val_split`, validation takes unused
-    training images as in the other modules. Sampled subsets are cached under `cache_dir`
-    (default `~/.cache/cpt_lightning/splits`); `hf_cache_dir` is passed to `load_dataset`.
+    `ClassLabel` (its names become the class names, underscores as spaces). `__init__` reads only
+    the class names: from the dataset's declared features (its card), or for a folder-based
+    dataset (`imagefolder`) from its class folders, as `datasets` names them. The data itself is
+    downloaded and prepared in `prepare_data` (once, on the first rank of each node) and opened
+    from `datasets`' cache in `setup`. `revision` pins the hub dataset (a tag, branch or commit).
+    Without `val_split`, validation takes unused training images as in the other modules. Sampled
+    subsets are cached under `cache_dir` (default `~/.cache/cpt_lightning/splits`); `hf_cache_dir`
+    is passed to `load_dataset`. Needs the `hf` extra (`pip install "cpt-lightning[hf]"`).
     """
 
     expected_layout = "a `datasets` dataset with an image column and a ClassLabel label column"
@@ -48,14 +53,14 @@ class HuggingFaceDataModule(FewShotDataModule):
         use_cache: bool = True,
         feature_cache: FeatureCacheConfig | None = None,
         hf_cache_dir: str | None = None,
+        revision: str | None = None,
     ) -> None:
-        import datasets
-
-        self.name, self.data_dir = name, data_dir
+        self._datasets = require_extra("datasets", "HuggingFaceDataModule")
+        self.name, self.data_dir, self.revision, self.hf_cache_dir = name, data_dir, revision, hf_cache_dir
         self.split_names = {"train": train_split, "val": val_split, "test": test_split}
         self.image_column, self.label_column = image_column, label_column
         self.dataset_name = "hf_" + (Path(data_dir).name if data_dir else name).replace("/", "_")
-        self.hf_dataset = datasets.load_dataset(name, data_dir=data_dir, cache_dir=hf_cache_dir)
+        self.hf_dataset = None  # opened in `setup`
         cache_dir = cache_dir or str(Path("~/.cache/cpt_lightning/splits").expanduser())
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         super().__init__(
@@ -73,17 +78,28 @@ class HuggingFaceDataModule(FewShotDataModule):
             feature_cache,
         )
 
-    def _split(self, role: str):
-        split = self.split_names[role]
-        if split not in self.hf_dataset:
-            raise DatasetLayoutError(
-                f"HuggingFace dataset {self.name!r} has no split {split!r} (found "
-                f"{sorted(self.hf_dataset)}); set `{role}_split` to one of those."
-            )
-        return self.hf_dataset[split]
+    def _load(self):
+        return self._datasets.load_dataset(
+            self.name, data_dir=self.data_dir, revision=self.revision, cache_dir=self.hf_cache_dir
+        )
 
-    def read_classnames(self) -> list[str]:
-        train = self._split("train")
+    def prepare_data(self) -> None:
+        # Download and prepare once per node (Lightning calls this on local rank 0 only).
+        self._load()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.hf_dataset is None:
+            self.hf_dataset = self._load()
+            names = self._label_names(self._split("train"))
+            if names != self.all_classnames:
+                raise DatasetLayoutError(
+                    f"HuggingFace dataset {self.name!r}: the loaded label names {names[:5]}... differ from the "
+                    f"ones its metadata declared ({self.all_classnames[:5]}...). Pin `revision` so that both "
+                    "come from the same version of the dataset."
+                )
+        super().setup(stage)
+
+    def _label_names(self, train) -> list[str]:
         for column in (self.image_column, self.label_column):
             if column not in train.column_names:
                 raise DatasetLayoutError(
@@ -97,6 +113,36 @@ class HuggingFaceDataModule(FewShotDataModule):
                 "carries no class names. Cast it with `dataset.cast_column(..., ClassLabel(names=[...]))`."
             )
         return [name.replace("_", " ") for name in names]
+
+    def _split(self, role: str):
+        split = self.split_names[role]
+        if self.hf_dataset is None:
+            raise RuntimeError("HuggingFaceDataModule: call `setup` first; it opens the dataset.")
+        if split not in self.hf_dataset:
+            raise DatasetLayoutError(
+                f"HuggingFace dataset {self.name!r} has no split {split!r} (found "
+                f"{sorted(self.hf_dataset)}); set `{role}_split` to one of those."
+            )
+        return self.hf_dataset[split]
+
+    def read_classnames(self) -> list[str]:
+        """The class names without loading the data: declared features, else a folder dataset's class folders."""
+        builder = self._datasets.load_dataset_builder(
+            self.name, data_dir=self.data_dir, revision=self.revision, cache_dir=self.hf_cache_dir
+        )
+        features = builder.info.features
+        names = getattr(features.get(self.label_column), "names", None) if features else None
+        if names:
+            return [name.replace("_", " ") for name in names]
+        files = (getattr(builder.config, "data_files", None) or {}).get(self.split_names["train"])
+        if files:
+            # A folder-based builder labels each file by its parent folder, in sorted order.
+            return [name.replace("_", " ") for name in sorted({Path(file).parent.name for file in files})]
+        raise DatasetLayoutError(
+            f"HuggingFace dataset {self.name!r} declares no class names for column {self.label_column!r} and is "
+            f"not a folder of class folders; check `label_column`, `train_split` ({self.split_names['train']!r}) "
+            "and `revision`."
+        )
 
     def _items(self, role: str) -> list[tuple[str, int]]:
         split = self.split_names[role]

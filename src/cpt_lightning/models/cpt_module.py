@@ -329,10 +329,14 @@ class CPTModule(LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_eval_epoch("test")
 
+    def on_predict_epoch_start(self) -> None:
+        self._prepare_eval_text_features()
+
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
+        """Logits `[B, K]` over the classes of the loader's evaluation set, exactly as `test_step` scores them."""
         pixel_values = batch[0] if isinstance(batch, list | tuple) else batch
-        probabilities = self(pixel_values).softmax(dim=-1)
-        return {"label": probabilities.argmax(dim=-1), "probabilities": probabilities}
+        set_name = list(self._eval_sets)[dataloader_idx]
+        return {"logits": self.logits(self.encode_images(pixel_values), self._eval_text_features[set_name])}
 
     # ------------------------------------------------------------- optimisation
     def configure_optimizers(self):

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from cpt_lightning.reproduce.protocols import builtin_protocols, load_protocol
-from cpt_lightning.reproduce.runs import is_finished, plan_runs, run_protocol
+from cpt_lightning.reproduce.runs import is_finished, missing_config_files, plan_runs, run_protocol
 from cpt_lightning.reproduce.table import write_tables
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a protocol (datasets x settings x methods x seeds), skipping finished runs, and "
         "write the paper-style table. Built-in protocols: " + ", ".join(builtin_protocols()) + "; or a YAML file.",
     )
-    parser.add_argument("protocol", help="a built-in protocol name or a protocol YAML file")
+    parser.add_argument("protocol", help="a built-in protocol, a protocol YAML file or preset (cpt:world/protocol)")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="output folder (default: runs)")
-    parser.add_argument("--root", type=Path, default=Path("."), help="base of relative config paths (default: .)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path("."),
+        help="base of relative config paths (default: .); a `configs/...` file missing there is the packaged preset",
+    )
     parser.add_argument("--datasets", nargs="+", help="only these datasets")
     parser.add_argument("--methods", nargs="+", help="only these methods")
     parser.add_argument("--seeds", nargs="+", type=int, help="only these seeds")
@@ -59,9 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     protocol.overrides = {**protocol.overrides, **dict(args.override)}
     out_dir = args.out / protocol.name
     if args.dry_run:
+        unrunnable = 0
         for spec in plan_runs(protocol, args.root):
+            missing = missing_config_files([spec])
+            unrunnable += bool(missing)
             state = "finished" if is_finished(spec, out_dir / spec.run_id) else "to run"
-            print(f"{spec.run_id}: {state}")
+            print(f"{spec.run_id}: {f'cannot run, missing {missing}' if missing else state}")
+        if unrunnable:
+            log.error("%d runs name config files that do not exist (see above); --root is %s.", unrunnable, args.root)
+            return 1
         return 0
     if not args.table_only:
         executed, skipped = run_protocol(protocol, out_dir, args.root, in_process=args.in_process)

@@ -17,7 +17,9 @@ A protocol is a mapping (YAML or dict) with:
 - `configs`, `overrides`: entries applied after the method's (e.g. `{trainer: configs/trainer/cpu.yaml}`),
   and overrides applied last, to every run.
 
-Relative config paths are resolved against the runner's `--root` (the repository by default).
+Relative config paths are resolved against the runner's `--root` (the working directory by default);
+a `configs/...` path that does not exist there is the package's preset of that name
+(`cpt_lightning.presets`), so the built-in protocols run from an installed wheel without a checkout.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from cpt_lightning.presets import PRESET_PREFIX, resolve_preset
 
 ConfigEntry = str | dict[str, str]  # a `--config` file, or {section: file} for `--<section> file`
 
@@ -153,11 +157,11 @@ def builtin_protocols() -> dict[str, Protocol]:
 
 
 def load_protocol(name_or_path: str) -> Protocol:
-    """A built-in protocol by name, or a protocol YAML file."""
+    """A built-in protocol by name, a protocol YAML file, or a packaged one (`cpt:world/protocol`)."""
     builtin = builtin_protocols()
     if name_or_path in builtin:
         return builtin[name_or_path]
-    path = Path(name_or_path)
+    path = resolve_preset(name_or_path) if name_or_path.startswith(PRESET_PREFIX) else Path(name_or_path)
     if not path.is_file():
         raise FileNotFoundError(
             f"{name_or_path!r} is neither a built-in protocol ({', '.join(builtin)}) nor a protocol YAML file."

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cpt_lightning.atomic_write import atomic_write
+from cpt_lightning.presets import PRESET_PREFIX, packaged_config, resolve_preset
 from cpt_lightning.reproduce.protocols import ConfigEntry, Protocol
 
 RESULTS_FILE = "results.json"
@@ -45,7 +46,14 @@ class RunSpec:
 
 
 def _resolve(path: str, root: Path) -> str:
-    return str(path if Path(path).is_absolute() else root / path)
+    """A config file: absolute as given; `cpt:NAME` a preset; `configs/...` under `root`, else the packaged preset."""
+    if Path(path).is_absolute():
+        return path
+    if path.startswith(PRESET_PREFIX):
+        return str(resolve_preset(path))
+    candidate = root / path
+    packaged = None if candidate.exists() else packaged_config(path)
+    return str(packaged if packaged is not None else candidate)
 
 
 def _flag_and_file(entry: ConfigEntry, root: Path) -> list[str]:
@@ -188,8 +196,9 @@ def run_protocol(
     missing = missing_config_files(specs)
     if missing:
         raise FileNotFoundError(
-            f"Protocol {protocol.name!r} names config files that do not exist: {missing}. Create them first "
-            "(tuned presets: cpt-tune --out <their folder>, see configs/study/README.md) or fix the paths."
+            f"Protocol {protocol.name!r} names config files that exist neither under --root {root} nor among the "
+            f"packaged presets: {missing}. Create them first (tuned presets: cpt-tune --out <their folder>, see "
+            "configs/study/README.md), fix the paths, or pass --root (the folder that holds configs/)."
         )
     executed, skipped = [], []
     for spec in specs:
