@@ -16,7 +16,18 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "src" / "cpt_lightning"
 # share the ETF core through `clustering`, not through one another).
 LAYERS: tuple[tuple[str, ...], ...] = (
     # foundation: no cpt_lightning imports beyond this layer
-    ("cpt_lightning", "atomic_write", "progress", "image_settings", "optim", "labels", "extras", "presets"),
+    (
+        "cpt_lightning",
+        "atomic_write",
+        "progress",
+        "image_settings",
+        "optim",
+        "labels",
+        "extras",
+        "presets",
+        "checkpoints",
+        "config_files",
+    ),
     # pure geometry of the cluster-invariant space; the procedural world and its shipped CLIP's path
     ("clustering", "world"),
     # torchmetrics metrics (and the metric-key contract); loss terms

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
+from jsonargparse import Namespace
 from lightning.pytorch import Callback, LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, _InstantiatorFn
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_info
 
 from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
 from cpt_lightning.callbacks.prediction_writer import PredictionWriter
 from cpt_lightning.callbacks.share_prompt import SharePrompt
 from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
+from cpt_lightning.checkpoints import RunIdentity, RunOwnership, merge_saved_hyper_parameters, read_checkpoint
+from cpt_lightning.checkpoints.precedence import describe_replaced
 from cpt_lightning.commands import dispatch, lightning_args
+from cpt_lightning.config_files import check_seed, check_yaml_files
 from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.plugins import AtomicCheckpointIO
 
@@ -52,6 +58,11 @@ def _class_counts_of(datamodule: LightningDataModule) -> list[int] | None:
     return [int(n) for n in counts] if counts is not None else None
 
 
+# Model arguments that come from the data module at instantiation: never from a checkpoint, and no
+# part of a run's identity beyond the data config they derive from.
+DATA_LINKS = {"classnames": _classnames_of, "class_groups": _class_groups_of, "class_counts": _class_counts_of}
+
+
 class CPTLightningCLI(LightningCLI):
     """LightningCLI whose data module tells the model its class names, head/medium/tail groups and
     training class counts.
@@ -64,22 +75,84 @@ class CPTLightningCLI(LightningCLI):
 
     Unless `trainer.callbacks` has a progress bar of its own or `trainer.enable_progress_bar` is
     false, the progress bar redraws every `PROGRESS_BAR_REFRESH_RATE` steps instead of every step.
+
+    With `--ckpt_path FILE`, values the user typed win over the checkpoint's saved hyper-parameters
+    (`checkpoints/precedence.py`); every run records its identity in its checkpoints and locks its
+    checkpoint directories (`checkpoints/ownership.py`); the data module's files are verified before
+    the model loads (`data/verify.py`; `--verify_images true` decodes every image too).
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--verify_images", type=bool, default=False,
+            help="Decode every listed image once before the CLIP loads and list all bad files (data/verify.py).",
+        )  # fmt: skip
         parser.add_lightning_class_args(ClusterAssignmentCallback, "clusters")
         parser.add_lightning_class_args(WandbDashboard, "dashboard")
         parser.add_lightning_class_args(PredictionWriter, "predictions")
         parser.add_lightning_class_args(SharePrompt, "share")
-        parser.link_arguments("data", "model.classnames", compute_fn=_classnames_of, apply_on="instantiate")
-        parser.link_arguments("data", "model.class_groups", compute_fn=_class_groups_of, apply_on="instantiate")
-        parser.link_arguments("data", "model.class_counts", compute_fn=_class_counts_of, apply_on="instantiate")
+        for key, compute in DATA_LINKS.items():
+            parser.link_arguments("data", f"model.{key}", compute_fn=compute, apply_on="instantiate")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        self._typed_args = sys.argv[1:] if args is None else args
+        if not isinstance(self._typed_args, (dict, Namespace)):
+            check_yaml_files(self._typed_args)
+        super().parse_arguments(parser, args)
+        check_seed(self.config.get(self.config.get("subcommand") or "", self.config).get("seed_everything"))
+
+    def _explicit_model_config(self, subcommand: str) -> dict[str, Any]:
+        """The model values given on the command line or in config files, without the parser's defaults."""
+        typed = self._typed_args
+        if isinstance(typed, (dict, Namespace)):
+            explicit = self.parser.parse_object(typed, defaults=False)
+        else:
+            explicit = self.parser.parse_args(typed, defaults=False)
+        return explicit.as_dict().get(subcommand, {}).get("model") or {}
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning merges a checkpoint's hyper-parameters over everything parsed; here only over the values
+        the user left at their defaults, and they are listed (`checkpoints/precedence.py`)."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        saved = read_checkpoint(ckpt_path).get("hyper_parameters") or {}
+        if not {key for key in saved if key != "_instantiator"}:
+            return
+        current = self.config[subcommand]["model"].as_dict()
+        explicit = self._explicit_model_config(subcommand)
+        merged = merge_saved_hyper_parameters(saved, explicit, current, str(ckpt_path), linked=frozenset(DATA_LINKS))
+        self.config = self.parser.parse_object({subcommand: {"model": merged.model}}, self.config)
+        if merged.replaced:
+            rank_zero_info(describe_replaced(merged.replaced, str(ckpt_path)))
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config.get(str(self.subcommand), self.config)
+        self.run_identity = RunIdentity.from_config(config.as_dict(), linked=frozenset(DATA_LINKS))
+        self.resumes_last = self.subcommand == "fit" and config.get("ckpt_path") == "last"
+        decode = bool(config.get("verify_images"))
+        lightning_instantiator = _InstantiatorFn(cli=self, key="data")
+
+        def instantiate_then_verify(
+            class_type: type, *args: Any, applied_instantiation_links: dict, **kwargs: Any
+        ) -> LightningDataModule:
+            # The data module is built before the model (the model's class names link from it): its files
+            # are checked here, on every rank, before the CLIP loads.
+            links = applied_instantiation_links
+            datamodule = lightning_instantiator(class_type, *args, applied_instantiation_links=links, **kwargs)
+            if hasattr(datamodule, "verify_files"):
+                datamodule.verify_files(decode=decode)
+            return datamodule
+
+        self.parser.add_instantiator(instantiate_then_verify, LightningDataModule, subclasses=True, prepend=True)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         callbacks = _as_list(config.get("callbacks"))
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
-            kwargs["callbacks"] = [*callbacks, default_progress_bar()]
+            callbacks = [*callbacks, default_progress_bar()]
+        kwargs["callbacks"] = [*callbacks, RunOwnership(self.run_identity, resumes_last=self.resumes_last)]
         trainer = super().instantiate_trainer(**kwargs)
         # Checkpoints that survive a kill, unless the user configured their own CheckpointIO plugin.
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:

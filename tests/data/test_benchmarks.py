@@ -177,6 +177,11 @@ def test_imagenet_lt_lists_and_many_medium_few_groups(tmp_path):
     for split in ("val", "test"):
         rels = [f"val/{wnids[label]}/{split}_{label}.JPEG {label}\n" for label in range(3)]
         (tmp_path / f"ImageNet_LT_{split}.txt").write_text("".join(rels))
+        lines += rels
+    for line in lines:  # every listed file exists (setup checks that), but is never decoded here
+        path = tmp_path / line.split()[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
     dm = ImageNetLTDataModule(root=str(tmp_path), image_settings=TINY, num_workers=0)
     assert dm.classnames == names and dm.class_groups == ["head", "medium", "tail"]
     assert dm.class_counts == [101, 20, 19]  # every listed image trains: the list's own counts
@@ -192,7 +197,8 @@ def test_places_lt_derives_class_names_from_paths(tmp_path):
         lines = [f"data_256/{folder}/0000{i}.jpg {label}\n" for label, folder in enumerate(folders) for i in range(2)]
         (tmp_path / f"Places_LT_{split}.txt").write_text("".join(lines))
     for label, folder in enumerate(folders):
-        write_image(tmp_path / "data_256" / folder / "00000.jpg", value=label * 50)
+        for i in range(2):  # every listed file exists (setup checks that)
+            write_image(tmp_path / "data_256" / folder / f"0000{i}.jpg", value=label * 50)
     dm = PlacesLTDataModule(root=str(tmp_path), image_settings=TINY, num_workers=0)
     assert dm.classnames == ["airfield", "apartment building outdoor", "bakery shop"]
     assert dm.class_groups == ["tail", "tail", "tail"]

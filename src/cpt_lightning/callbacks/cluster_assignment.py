@@ -9,9 +9,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from cpt_lightning.callbacks.degenerate_settings import degenerate_settings, describe_degenerate
 from cpt_lightning.clustering.assign import ClusterMethod, assign_clusters, check_cluster_settings
+from cpt_lightning.losses import LossCollection
 
 
 def cluster_size_stats(cluster_ids: torch.Tensor) -> dict[str, float]:
@@ -64,6 +66,7 @@ class ClusterAssignmentCallback(pl.Callback):
         restored = getattr(pl_module, "cluster_ids", None)
         if trainer.ckpt_path is not None and restored is not None and restored.numel() == num_classes:
             rank_zero_info(f"ClusterAssignmentCallback: keeping the assignment restored from {trainer.ckpt_path}.")
+            self._warn_if_degenerate(pl_module, restored)
             return
         features = self._frozen_features(pl_module)
         cluster_ids = None
@@ -72,6 +75,15 @@ class ClusterAssignmentCallback(pl.Callback):
         cluster_ids = trainer.strategy.broadcast(cluster_ids, src=0)
         pl_module.set_cluster_assignment(cluster_ids.to(pl_module.device))
         self._report(trainer, pl_module, cluster_ids)
+        self._warn_if_degenerate(pl_module, cluster_ids)
+
+    def _warn_if_degenerate(self, pl_module: pl.LightningModule, cluster_ids: torch.Tensor) -> None:
+        loss = getattr(pl_module, "loss", None)
+        problems = (
+            degenerate_settings(loss, cluster_ids, self.max_cluster_size) if isinstance(loss, LossCollection) else []
+        )
+        if problems:
+            rank_zero_warn(describe_degenerate(problems))
 
     def _frozen_features(self, pl_module: pl.LightningModule) -> torch.Tensor:
         if self.templates is None and hasattr(pl_module, "ensure_frozen_text_features"):

@@ -35,6 +35,7 @@ from cpt_lightning.data.sampling import (
     Subsample,
     base_new_split,
     groups_by_rank,
+    holdout_counts,
     imbalance_profile,
     imbalance_ranks,
     items_by_label,
@@ -44,6 +45,7 @@ from cpt_lightning.data.sampling import (
 from cpt_lightning.data.subset_cache import cache_file_name, load_cached_subset, save_subset, subset_digest
 from cpt_lightning.data.transforms import EvalTransform, TrainTransform
 from cpt_lightning.data.unpadded_sampler import eval_sampler
+from cpt_lightning.data.verify import verify_listed_images
 from cpt_lightning.image_settings import ImageSettings
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,10 @@ class FewShotDataModule(L.LightningDataModule):
             )
         if tau < 1.0 and shots is None:
             raise ValueError(f"tau={tau} needs `shots` (the head class's count); got shots=None.")
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(
+                f"seed (the data sampling seed, `data.init_args.seed`) must be a non-negative integer; got {seed!r}."
+            )
         if subsample not in ("all", "base", "new", "base_to_new"):
             raise ValueError(f"subsample must be 'all', 'base', 'new' or 'base_to_new'; got {subsample!r}.")
         self.root = Path(root).expanduser()
@@ -126,6 +132,7 @@ class FewShotDataModule(L.LightningDataModule):
         self.train_items: list[Item] = []
         self.val_items: dict[str, list[Item]] = {}
         self.test_items: dict[str, list[Item]] = {}
+        self._splits: RawSplits | None = None
         self._prepared = False
 
     # ---- what a subclass describes -------------------------------------------------------------
@@ -153,6 +160,10 @@ class FewShotDataModule(L.LightningDataModule):
     def load_image(self, key: Hashable) -> Image.Image:
         """Decode one image from its key (a file path here; a row index for HuggingFace data)."""
         return open_image_file(key)
+
+    def image_file(self, key: Hashable) -> Path | None:
+        """The file behind an image key, for the stat pass; None where `load_image` reads rows, not files."""
+        return Path(str(key)) if type(self).load_image is FewShotDataModule.load_image else None
 
     def describe_image(self, key: Hashable) -> str:
         """What identifies one image's content for the feature cache: path, size and modification time."""
@@ -239,15 +250,31 @@ class FewShotDataModule(L.LightningDataModule):
             pool = relabel(val_pool, labels)
             if self.shots is None and splits.val is not None:
                 val[name] = pool
-            else:
-                val[name] = sample_per_class(pool, [val_shots] * len(labels), f"{self.seed}:val:{name}")
+                continue
+            val_counts = [val_shots] * len(labels)
+            if counts is None and splits.val is None:
+                sizes = [len(bucket) for bucket in items_by_label(pool, len(labels))]
+                trains = [label in self.train_labels for label in labels]
+                val_counts = holdout_counts(sizes, val_shots, trains, self.eval_classnames[name])
+            names = self.eval_classnames[name]
+            val[name] = sample_per_class(pool, val_counts, f"{self.seed}:val:{name}", names)
         if counts is None and splits.val is None:
             held_out = {key for items in val.values() for key, _ in items}
             train = [item for item in train if item[0] not in held_out]
+        self._require_training_images(train)
         return {
             "train": [list(item) for item in train],
             "val": {name: [list(item) for item in items] for name, items in val.items()},
         }
+
+    def _require_training_images(self, train: list[Item]) -> None:
+        have = {label for _, label in train}
+        empty = [name for label, name in enumerate(self.classnames) if label not in have]
+        if empty:
+            raise DatasetLayoutError(
+                f"{type(self).__name__}: training classes {empty[:10]} have no training images after sampling "
+                f"({len(empty)} of {len(self.classnames)}). Add images to them or remove them from the dataset."
+            )
 
     def _cached_subset_is_valid(self, subset: dict[str, Any], splits: RawSplits) -> bool:
         """A cached subset is trusted only if every item exists in today's source with its label."""
@@ -300,12 +327,23 @@ class FewShotDataModule(L.LightningDataModule):
 
     # ---- Lightning hooks -------------------------------------------------------------------------
 
+    def verify_files(self, decode: bool = False) -> RawSplits:
+        """List the splits once and check that every listed image file exists; with `decode`, that every
+        image decodes. One error lists every bad file (see `data/verify.py`)."""
+        if self._splits is not None and not decode:
+            return self._splits
+        splits = self._splits or self.read_splits()
+        self._check_splits(splits)
+        listed = {"train": splits.train, "val": splits.val or [], "test": splits.test}
+        verify_listed_images(type(self).__name__, listed, self.image_file, self.load_image if decode else None)
+        self._splits = splits
+        return splits
+
     def prepare_subsets(self) -> None:
-        """List the images and build train / val / test items (idempotent; `setup` calls it)."""
+        """List and verify the images and build train / val / test items (idempotent; `setup` calls it)."""
         if self._prepared:
             return
-        splits = self.read_splits()
-        self._check_splits(splits)
+        splits = self.verify_files()
         subset = self._load_or_sample(splits)
         self.train_items = [(key, label) for key, label in subset["train"]]
         self.val_items = {name: [(k, y) for k, y in items] for name, items in subset["val"].items()}
@@ -322,6 +360,11 @@ class FewShotDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.test_only:
             raise RuntimeError(f"{type(self).__name__} is a test-only dataset; use it with `cpt test`.")
+        if not self.train_items:
+            raise DatasetLayoutError(
+                f"{type(self).__name__}: the training subset is empty, so a fit would run no step. Check `root`, "
+                f"`shots` and `subsample`, or delete the subset cache in {self.cache_dir} to sample it again."
+            )
         if self.feature_cache is not None:
             dataset = self._cached_features(self.train_items, train=True)
             return resumable_train_loader(self, dataset, self.batch_size, self.seed, num_workers=0)

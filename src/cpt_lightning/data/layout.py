@@ -154,6 +154,13 @@ def check_records_match(
 ) -> None:
     """Every record's (label, class name) must agree with the training split's class list."""
     for path, label, name in records:
+        if label >= len(classnames) >= 1 and label >= 0:
+            raise DatasetLayoutError(
+                f"{dataset}: split {split!r} of {source} has images of label {label} ({name!r}, e.g. {path}), "
+                f"but the training split has no images of it (its labels stop at {len(classnames) - 1}). Every "
+                "class needs at least one training image: restore its training images or download the split "
+                "file again."
+            )
         if not 0 <= label < len(classnames) or classnames[label] != name:
             expected = classnames[label] if 0 <= label < len(classnames) else "no such label"
             raise DatasetLayoutError(

@@ -100,6 +100,30 @@ def items_by_label(items: Sequence[Item], num_classes: int) -> list[list[Item]]:
     return [sorted(buckets.get(label, []), key=lambda item: str(item[0])) for label in range(num_classes)]
 
 
+def holdout_counts(
+    sizes: Sequence[int], val_shots: int, trains: Sequence[bool], classnames: Sequence[str]
+) -> list[int]:
+    """Validation images to take out of each class's training images: `val_shots`, but at most `n_k - 1`
+    for a class that also trains (`trains[k]`), so that every training class keeps a training image.
+    Classes that validate on fewer images for that reason are named in a warning."""
+    counts = [min(val_shots, size - 1) if train else val_shots for size, train in zip(sizes, trains, strict=True)]
+    reduced = [
+        f"{name} ({size} images: {count} to validation)"
+        for name, size, count, train in zip(classnames, sizes, counts, trains, strict=True)
+        if train and count < min(val_shots, size)
+    ]
+    if reduced:
+        log.warning(
+            "%d classes have too few images to give %d to validation and keep one for training; they validate "
+            "on fewer: %s%s. Add images or pass a `val_dir` for a full validation set.",
+            len(reduced),
+            val_shots,
+            ", ".join(reduced[:10]),
+            " ..." if len(reduced) > 10 else "",
+        )
+    return counts
+
+
 def sample_per_class(
     items: Sequence[Item],
     counts: Sequence[int],

@@ -52,6 +52,39 @@ def resolve_clip_name(name_or_path: str) -> str:
     return str(builtins[name]())
 
 
+def _eos_mismatch_advice(tokenizer: PreTrainedTokenizerBase, eos_id: int, configured: int) -> str:
+    """Which side to fix: where the model's end-token id is a special token of the tokenizer under another
+    name, the tokenizer's `eos_token` setting is the wrong one; otherwise the model config's id is."""
+    found = (
+        f"text_config.eos_token_id={configured} but the tokenizer's end token {tokenizer.eos_token!r} has id {eos_id}"
+    )
+    special = set(tokenizer.all_special_tokens) | {str(t) for t in tokenizer.added_tokens_decoder.values()}
+    token_at_configured = tokenizer.convert_ids_to_tokens(configured) if 0 <= configured < len(tokenizer) else None
+    if token_at_configured in special and token_at_configured != tokenizer.eos_token:
+        return (
+            f"{found}. The model pools at {token_at_configured!r} (id {configured}), which this tokenizer also "
+            f'knows: its `eos_token` setting is wrong. Set "eos_token": {json.dumps(token_at_configured)} in '
+            "tokenizer_config.json (and special_tokens_map.json) beside the checkpoint, not the model's config.json."
+        )
+    return f"{found}. Set `text_config.eos_token_id={eos_id}` in the checkpoint's config.json."
+
+
+def _load_clip_model(name_or_path: str, torch_dtype: torch.dtype | None) -> CLIPModel:
+    """`CLIPModel.from_pretrained`; a name that is no local directory and fails on the hub may be a mistyped path."""
+    try:
+        return CLIPModel.from_pretrained(name_or_path, torch_dtype=torch_dtype)
+    except OSError as error:
+        if Path(name_or_path).expanduser().exists():
+            raise
+        raise FileNotFoundError(
+            f"CLIP {name_or_path!r} is not a directory ({Path(name_or_path).expanduser().resolve()} does not exist; "
+            f"relative paths start from {Path.cwd()}) and could not be loaded as a Hugging Face Hub id "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). Point "
+            "`model.clip_name_or_path` at a `save_pretrained` directory, or at a hub id such as "
+            "'openai/clip-vit-base-patch16' on a machine that can reach the hub (or has it in its cache)."
+        ) from error
+
+
 class FrozenClip(nn.Module):
     """CLIP with every weight frozen and kept in eval mode.
 
@@ -73,11 +106,7 @@ class FrozenClip(nn.Module):
         configured = model.config.text_config.eos_token_id
         if eos_id is not None and configured not in (2, eos_id):
             # CLIP pools at the first `eos_token_id`; a mismatch pools at the wrong token silently.
-            raise ValueError(
-                f"text_config.eos_token_id={configured} but the tokenizer's end token "
-                f"{tokenizer.eos_token!r} has id {eos_id}. Set `text_config.eos_token_id={eos_id}` "
-                "in the checkpoint's config.json."
-            )
+            raise ValueError(_eos_mismatch_advice(tokenizer, eos_id, configured))
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, torch_dtype: torch.dtype | None = None) -> FrozenClip:
@@ -92,7 +121,7 @@ class FrozenClip(nn.Module):
                 "directory written by `CLIPModel.save_pretrained` (with the tokenizer files beside it), "
                 "or at a hub id such as 'openai/clip-vit-base-patch16'."
             )
-        model = CLIPModel.from_pretrained(name_or_path, torch_dtype=torch_dtype)
+        model = _load_clip_model(name_or_path, torch_dtype)
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
         return cls(model, tokenizer, _read_image_settings(name_or_path))
 

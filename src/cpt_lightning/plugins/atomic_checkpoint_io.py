@@ -10,6 +10,7 @@ from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from cpt_lightning.atomic_write import atomic_write, remove_stale_partials
+from cpt_lightning.checkpoints.reading import UNREADABLE, CheckpointReadError, unreadable_checkpoint_message
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -23,8 +24,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     the target directory, are fsynced, and `os.replace` swaps them in
     atomically. A partial file never matches `*.ckpt`, so `--ckpt_path last`
     cannot pick one up; stale ones are removed by the next save. Remote paths
-    (s3://, gs://) keep Lightning's behaviour.
+    (s3://, gs://) keep Lightning's behaviour. A checkpoint that cannot be read
+    is reported with its path, size and what to do.
     """
+
+    def load_checkpoint(self, path: str | Path, map_location: Any = None, weights_only: bool | None = None) -> dict:
+        try:
+            return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
+        except FileNotFoundError:
+            raise
+        except UNREADABLE as error:
+            raise CheckpointReadError(unreadable_checkpoint_message(path, error)) from error
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
         if not isinstance(get_filesystem(path), type(get_filesystem("."))):

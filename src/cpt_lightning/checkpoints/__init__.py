@@ -1,0 +1,16 @@
+"""What a run does with checkpoints: reading them with clear errors, which values win, which run owns them."""
+
+from cpt_lightning.checkpoints.ownership import RunIdentity, RunLockError, RunMismatchError, RunOwnership
+from cpt_lightning.checkpoints.precedence import PromptShapeMismatchError, merge_saved_hyper_parameters
+from cpt_lightning.checkpoints.reading import CheckpointReadError, read_checkpoint
+
+__all__ = [
+    "CheckpointReadError",
+    "PromptShapeMismatchError",
+    "RunIdentity",
+    "RunLockError",
+    "RunMismatchError",
+    "RunOwnership",
+    "merge_saved_hyper_parameters",
+    "read_checkpoint",
+]
