@@ -58,9 +58,9 @@ class PhaseClock(Callback):
         return self.stamps[end] - self.stamps[start]
 
 
-def one_epoch(module: CPTModule, data: GeneratedDataModule, work_dir: Path) -> PhaseClock:
+def one_epoch(module: CPTModule, data: GeneratedDataModule, work_dir: Path, accelerator: str = "cpu") -> PhaseClock:
     phases = PhaseClock()
-    trainer = quiet_trainer(work_dir, max_epochs=1, limit_val_batches=0, callbacks=[phases])
+    trainer = quiet_trainer(work_dir, max_epochs=1, limit_val_batches=0, callbacks=[phases], accelerator=accelerator)
     trainer.fit(module, data)
     return phases
 

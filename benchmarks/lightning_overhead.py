@@ -55,15 +55,22 @@ from cpt_lightning.optim import coop_sgd  # noqa: E402
 TARGET = 1.05
 
 
-def plain_loop(module: CPTModule, loader: DataLoader, steps: int) -> list[Stamp]:
-    """The minimal CoOp loop: frozen image features, prompted text features, cross-entropy, SGD."""
+def plain_loop(module: CPTModule, loader: DataLoader, steps: int, device: str = "cpu", sync=None) -> list[Stamp]:
+    """The minimal CoOp loop: frozen image features, prompted text features, cross-entropy, SGD.
+
+    On a GPU, `sync` (e.g. `torch.cuda.synchronize`) runs before each stamp so a step's queued kernels
+    are inside it."""
+    module.to(device)
     clip, learner, classnames = module.clip, module.prompt_learner, module.classnames
     optimizer = coop_sgd(learner.parameters())
     starts = []
     for step, (pixel_values, labels) in enumerate(loader):
+        if sync is not None:
+            sync()
         starts.append(clock())
         if step == steps:
             break
+        pixel_values, labels = pixel_values.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with torch.no_grad():
             image_features = clip.encode_images(pixel_values)
         text_features = learner.encode_text(clip, classnames)

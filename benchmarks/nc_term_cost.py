@@ -39,7 +39,7 @@ from cpt_lightning.losses import LossInputs, LossTerm  # noqa: E402
 from cpt_lightning.models import CPTModule  # noqa: E402
 from cpt_lightning.models.factory_spec import resolve_factory  # noqa: E402
 
-TARGET = 1.15
+TARGET = 1.10
 MAX_CLUSTER_SIZE = 16
 
 

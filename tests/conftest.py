@@ -50,3 +50,9 @@ def tiny_clip_dir(tmp_path_factory, clip_tokenizer) -> Path:
     from cpt_lightning.testing import save_random_clip
 
     return save_random_clip(tmp_path_factory.mktemp("tiny_clip"), clip_tokenizer)
+
+
+@pytest.fixture(autouse=True)
+def feature_cache_in_tmp(tmp_path_factory, monkeypatch):
+    """The shipped configs cache evaluation features under `$CPT_FEATURE_CACHE`: keep them out of $HOME."""
+    monkeypatch.setenv("CPT_FEATURE_CACHE", str(tmp_path_factory.getbasetemp() / "feature_cache"))

@@ -41,7 +41,10 @@ def test_run_config_parses_into_trainer_model_and_data(config):
     data_file = yaml.safe_load((CONFIGS / data).read_text()) if isinstance(data, str) else data
     assert printed["data"]["class_path"] == data_file["class_path"]
     for key, value in data_file["init_args"].items():
-        assert printed["data"]["init_args"][key] == value, key
+        printed_value = printed["data"]["init_args"][key]
+        if isinstance(value, dict):  # a nested config (feature_cache) prints with its defaults filled in
+            printed_value = {name: printed_value[name] for name in value}
+        assert printed_value == value, key
     expected_clip = "builtin:world_clip" if config.stem == "demo" else "openai/clip-vit-base-patch16"
     assert printed["model"]["clip_name_or_path"] == expected_clip
 

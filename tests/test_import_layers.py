@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "presets",
         "checkpoints",
         "config_files",
+        "process_cache",
     ),
     # pure geometry of the cluster-invariant space; the procedural world and its shipped CLIP's path
     ("clustering", "world"),

@@ -170,3 +170,36 @@ def test_a_host_that_prompts_the_image_tower_is_refused(tiny_clip_dir, tmp_path)
         module.encode_images(features)
     with pytest.raises(ValueError, match="train_views=0"):
         GeneratedDataModule(CLASSNAMES, feature_cache=FeatureCacheConfig(tmp_path, train_views=2))
+
+
+def test_eval_splits_mode_caches_only_evaluation_and_leaves_image_prompting_hosts_on_pixels(
+    tiny_clip_dir, tmp_path, monkeypatch
+):
+    from cpt_lightning.process_cache import process_cache
+
+    monkeypatch.setenv("CPT_FEATURE_CACHE", str(tmp_path / "from_env"))
+    module = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir))
+    config = FeatureCacheConfig(splits="eval")  # no directory: $CPT_FEATURE_CACHE
+    data = _attached(GeneratedDataModule(CLASSNAMES, batch_size=4, feature_cache=config), module, tmp_path)
+    train_inputs, _ = next(iter(data.train_dataloader()))
+    assert not isinstance(train_inputs, ImageFeatures)  # training keeps pixels and their augmentation
+    val_inputs, _ = next(iter(data.val_dataloader()))
+    assert isinstance(val_inputs, ImageFeatures)
+    assert len(list((tmp_path / "from_env").glob("*.pt"))) == 1
+
+    vision_prompts = functools.partial(IVLPPromptLearner, prompt_depth_text=1, prompt_depth_vision=1)
+    ivlp = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir), prompt_learner=vision_prompts)
+    ivlp_data = _attached(GeneratedDataModule(CLASSNAMES, feature_cache=config), ivlp, tmp_path)
+    pixels, _ = next(iter(ivlp_data.val_dataloader()))
+    assert not isinstance(pixels, ImageFeatures)  # no error: evaluation reads pixels
+
+    with process_cache() as cache:  # a second run in the process takes the split from memory
+        first = _attached(GeneratedDataModule(CLASSNAMES, feature_cache=config), module, tmp_path).val_dataloader()
+        second = _attached(GeneratedDataModule(CLASSNAMES, feature_cache=config), module, tmp_path).val_dataloader()
+        other = GeneratedDataModule(CLASSNAMES, eval_per_class=5, feature_cache=config)  # other images
+        third = _attached(other, module, tmp_path).val_dataloader()
+        assert second.dataset.features is first.dataset.features and not second.dataset.built
+        assert third.dataset.features.shape[0] == 5 * len(CLASSNAMES)
+        assert cache.hits["image_features"] == 1 and cache.misses["image_features"] == 2
+    with pytest.raises(ValueError, match="'all' or 'eval'"):
+        FeatureCacheConfig(splits="train")

@@ -9,6 +9,12 @@ are. Any change of the image tower's weights, the image settings or the
 transform's code, the item list (keys, labels, file sizes and times) or the
 augmentation views gives another key, so a stale cache is never read.
 
+Which splits: `splits="eval"` (what the shipped configs use) caches only the validation and test
+splits, which the deterministic evaluation transform makes exact, and only for a text-only host
+(with a host that prompts the image tower, evaluation reads pixels); training reads pixels with
+its augmentation as without a cache. `splits="all"` also caches the training split (below), the
+documented opt-in.
+
 Training modes: `train_views=0` encodes each training image once without
 augmentation (the evaluation transform); `train_views=n` encodes n augmented
 views per image, view v of item i with the augmentation seed
@@ -27,7 +33,7 @@ import os
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -36,10 +42,15 @@ from cpt_lightning.atomic_write import atomic_write
 from cpt_lightning.data.epoch_sampler import sample_seed
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures, reject_image_prompting_host
+from cpt_lightning.process_cache import cached
+from cpt_lightning.progress import progress
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1  # bump when what a cache file holds, or how features are computed, changes
+DIRECTORY_ENV = "CPT_FEATURE_CACHE"
+DEFAULT_DIRECTORY = "~/.cache/cpt_lightning/features"
+CacheSplits = Literal["all", "eval"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,10 @@ class FeatureCacheConfig:
     Args:
         directory: folder of the cache files (one `<digest>.pt` per split,
             model, transform and views); shared by any number of runs.
+            None: `$CPT_FEATURE_CACHE`, else `~/.cache/cpt_lightning/features`.
+        splits: "all": every split, training included (`train_views` says how);
+            "eval": only validation and test splits, and only with a text-only
+            host -- exact, so the shipped configs turn it on.
         train_views: 0: training images encoded once, without augmentation
             (resize and centre crop, as in evaluation); n >= 1: n augmented
             views per image (view v = the uncached loader's epoch-v augmentation).
@@ -56,16 +71,43 @@ class FeatureCacheConfig:
         num_workers: DataLoader workers that decode images while building.
     """
 
-    directory: str
+    directory: str | None = None
+    splits: CacheSplits = "all"
     train_views: int = 0
     encode_batch_size: int = 64
     num_workers: int = 0
 
     def __post_init__(self) -> None:
+        if self.splits not in ("all", "eval"):
+            raise ValueError(f"FeatureCacheConfig.splits must be 'all' or 'eval', got {self.splits!r}.")
         if self.train_views < 0:
             raise ValueError(f"FeatureCacheConfig.train_views must be >= 0, got {self.train_views}.")
         if self.encode_batch_size < 1:
             raise ValueError(f"FeatureCacheConfig.encode_batch_size must be >= 1, got {self.encode_batch_size}.")
+
+    def resolved_directory(self) -> Path:
+        """`directory`, else `$CPT_FEATURE_CACHE`, else `~/.cache/cpt_lightning/features`."""
+        return Path(self.directory or os.environ.get(DIRECTORY_ENV) or DEFAULT_DIRECTORY).expanduser()
+
+
+def feature_cache_applies(datamodule: Any, config: FeatureCacheConfig | None, train: bool) -> bool:
+    """Whether a split's loader serves cached features: never without a config; for training only with
+    `splits="all"`; with `splits="eval"` only for a text-only host (the image tower is frozen)."""
+    if config is None or (train and config.splits == "eval"):
+        return False
+    if config.splits == "all":
+        return True  # an image-prompting host is refused with a clear error in `cached_feature_dataset`
+    trainer = getattr(datamodule, "trainer", None)
+    learner = getattr(getattr(trainer, "lightning_module", None), "prompt_learner", None)
+    if learner is not None and learner.prompts_images:
+        if not getattr(datamodule, "_told_eval_cache_skipped", False):
+            log.info(
+                "feature_cache (splits='eval') is not used: %s prompts the image tower, so evaluation reads pixels.",
+                type(learner).__name__,
+            )
+            datamodule._told_eval_cache_skipped = True
+        return False
+    return True
 
 
 # ---- what identifies a cache file ------------------------------------------------------------
@@ -140,7 +182,8 @@ def encode_dataset(
 ) -> torch.Tensor:
     """Image features (float32, on the CPU) of `dataset[index]` for each of `indices`, in order."""
     loader = DataLoader(dataset, batch_size=batch_size, sampler=list(indices), num_workers=num_workers)
-    chunks = [clip.encode_images(pixel_values.to(device)).float().cpu() for pixel_values, _ in loader]
+    batches = progress(loader, desc="Caching image features")
+    chunks = [clip.encode_images(pixel_values.to(device)).float().cpu() for pixel_values, _ in batches]
     return torch.cat(chunks) if chunks else torch.empty(0, clip.config.projection_dim)
 
 
@@ -247,7 +290,7 @@ def cached_feature_dataset(
         **identity,
     }
     key = json.loads(json.dumps(key, sort_keys=True, default=str))  # as stored: tuples become lists
-    path = Path(config.directory).expanduser() / f"{cache_digest(key)}.pt"
+    path = config.resolved_directory() / f"{cache_digest(key)}.pt"
 
     def build() -> torch.Tensor:
         if views:
@@ -260,25 +303,34 @@ def cached_feature_dataset(
         save_atomically(path, {"key": key, "features": features})
         return features
 
-    built = False
-    is_zero = trainer.is_global_zero
-    features = load_cached(path, key, len(labels)) if is_zero else None
-    if is_zero and features is None:
-        log.info("Building the feature cache %s (%d images x %d views).", path, len(labels), max(views, 1))
-        features, built = build(), True
-    trainer.strategy.barrier("feature_cache")
-    if features is None:
-        features = load_cached(path, key, len(labels))
-    if features is None:  # a rank whose filesystem does not see rank 0's file builds its own
-        features, built = build(), True
+    def load_or_build() -> tuple[torch.Tensor, bool]:
+        built = False
+        is_zero = trainer.is_global_zero
+        features = load_cached(path, key, len(labels)) if is_zero else None
+        if is_zero and features is None:
+            log.info("Building the feature cache %s (%d images x %d views).", path, len(labels), max(views, 1))
+            features, built = build(), True
+        trainer.strategy.barrier("feature_cache")
+        if features is None:
+            features = load_cached(path, key, len(labels))
+        if features is None:  # a rank whose filesystem does not see rank 0's file builds its own
+            features, built = build(), True
+        return features, built
+
+    # Inside `process_cache()` a split's features stay in memory under their file's full key.
+    memory_key = None if trainer.world_size > 1 else (str(path), json.dumps(key, sort_keys=True))
+    ran: list[bool] = []
+    features, built = cached("image_features", memory_key, lambda: ran.append(True) or load_or_build())
+    built = built and bool(ran)  # taken from memory: nothing was built for this fit
     return CachedFeatureDataset(features, labels, seeds, cache_file=path, built=built)
 
 
 def _fingerprint(datamodule: Any, clip: FrozenClip) -> str:
-    # Hashing ViT-B/16's weights takes a moment; a fit asks for it once per split.
+    # Hashing ViT-B/16's weights takes a moment; a fit asks for it once per split, and a process
+    # that loaded the same files (`process_cache`) once.
     memo = getattr(datamodule, "_image_tower_fingerprint", None)
     if memo is not None and memo[0] is clip:
         return memo[1]
-    fingerprint = image_tower_fingerprint(clip)
+    fingerprint = cached("image_tower_fingerprint", clip.cache_key, lambda: image_tower_fingerprint(clip))
     datamodule._image_tower_fingerprint = (clip, fingerprint)
     return fingerprint

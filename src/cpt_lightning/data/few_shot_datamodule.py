@@ -24,6 +24,7 @@ from cpt_lightning.data.feature_cache import (
     FeatureCacheConfig,
     cached_feature_dataset,
     describe_image_file,
+    feature_cache_applies,
     items_digest,
     transform_identity,
 )
@@ -365,7 +366,7 @@ class FewShotDataModule(L.LightningDataModule):
                 f"{type(self).__name__}: the training subset is empty, so a fit would run no step. Check `root`, "
                 f"`shots` and `subsample`, or delete the subset cache in {self.cache_dir} to sample it again."
             )
-        if self.feature_cache is not None:
+        if feature_cache_applies(self, self.feature_cache, train=True):
             dataset = self._cached_features(self.train_items, train=True)
             return resumable_train_loader(self, dataset, self.batch_size, self.seed, num_workers=0)
         dataset = LabelledImageDataset(self.train_items, self._train_transform, self.load_image)
@@ -386,7 +387,7 @@ class FewShotDataModule(L.LightningDataModule):
         return [[str(key) for key, _ in self.test_items[name]] for name in self.eval_classnames]
 
     def _eval_loader(self, items: list[Item]) -> DataLoader:
-        if self.feature_cache is not None:
+        if feature_cache_applies(self, self.feature_cache, train=False):
             dataset = self._cached_features(items, train=False)
         else:
             dataset = LabelledImageDataset(items, self._eval_transform, self.load_image)

@@ -9,7 +9,12 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from cpt_lightning.data.feature_cache import CachedFeatureDataset, FeatureCacheConfig, cached_feature_dataset
+from cpt_lightning.data.feature_cache import (
+    CachedFeatureDataset,
+    FeatureCacheConfig,
+    cached_feature_dataset,
+    feature_cache_applies,
+)
 from cpt_lightning.data.resumable_loader import resumable_train_loader
 from cpt_lightning.data.sampling import base_new_split
 from cpt_lightning.data.unpadded_sampler import eval_sampler
@@ -111,10 +116,10 @@ class GeneratedDataModule(LightningDataModule):
         self.eval_sets = {name: _select(*evaluation, labels) for name, labels in self.eval_labels.items()}
 
     def train_dataloader(self) -> DataLoader:
-        return resumable_train_loader(self, self._maybe_cached(self.train_set), self.batch_size, self.seed)
+        return resumable_train_loader(self, self._maybe_cached(self.train_set, train=True), self.batch_size, self.seed)
 
     def _eval_loaders(self) -> DataLoader | list[DataLoader]:
-        datasets = [self._maybe_cached(dataset) for dataset in self.eval_sets.values()]
+        datasets = [self._maybe_cached(dataset, train=False) for dataset in self.eval_sets.values()]
         loaders = [
             DataLoader(dataset, batch_size=self.batch_size, sampler=eval_sampler(dataset)) for dataset in datasets
         ]
@@ -129,8 +134,8 @@ class GeneratedDataModule(LightningDataModule):
     def predict_dataloader(self) -> DataLoader | list[DataLoader]:
         return self._eval_loaders()
 
-    def _maybe_cached(self, dataset: _Tensors) -> _Tensors | CachedFeatureDataset:
-        if self.feature_cache is None:
+    def _maybe_cached(self, dataset: _Tensors, train: bool) -> _Tensors | CachedFeatureDataset:
+        if not feature_cache_applies(self, self.feature_cache, train):
             return dataset
         # The images are generated, not read: their bytes are the dataset's identity.
         digest = hashlib.sha256(dataset.images.numpy().tobytes())

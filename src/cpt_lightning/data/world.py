@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import tempfile
 from collections.abc import Hashable
 from typing import ClassVar, Literal
@@ -10,6 +11,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from PIL import Image
 
+from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits, resolve_image_settings
 from cpt_lightning.data.sampling import Subsample
 from cpt_lightning.data.transforms import TrainTransform
@@ -43,12 +45,15 @@ def attribute_popularity_ranks(class_codes: np.ndarray, seed: int) -> list[int]:
 
 
 @functools.lru_cache(maxsize=16)
-def _rendered(world: type, dataset: str, split: str, per_class: int, world_seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _rendered(
+    world: type, dataset: str, split: str, per_class: int, world_seed: int
+) -> tuple[np.ndarray, np.ndarray, str]:
     # Rendering is deterministic, and a study runs many fits on the same pools in one process
-    # (the reproduce runner's --in-process mode): render each pool once.
+    # (the reproduce runner's --in-process mode): render each pool once. The digest of the pixels
+    # is the pool's identity for the feature cache (a changed renderer changes it).
     images, labels = world(dataset).render_split(split, per_class, seed=world_seed)
     images.setflags(write=False)
-    return images, labels
+    return images, labels, hashlib.sha256(images.tobytes()).hexdigest()
 
 
 class WorldDataModule(FewShotDataModule):
@@ -58,7 +63,7 @@ class WorldDataModule(FewShotDataModule):
     training pool of `train_pool_per_class` images per class (the few-shot
     and imbalanced subsets are drawn from it exactly as for a real benchmark),
     a validation pool and `test_per_class` test images per class. Nothing is
-    read from or cached on disk.
+    read from disk; only a `feature_cache` writes there.
 
     Args:
         dataset: which world dataset (`cpt_lightning.world.world_dataset_names()`).
@@ -103,6 +108,7 @@ class WorldDataModule(FewShotDataModule):
         world_seed: int = 2026,
         popularity: Popularity = "attributes",
         crop_scale: tuple[float, float] = (1.0, 1.0),
+        feature_cache: FeatureCacheConfig | None = None,
     ) -> None:
         if dataset not in self.world_names():
             raise ValueError(f"Unknown {self.world_prefix} dataset {dataset!r}; choose one of {self.world_names()}.")
@@ -119,11 +125,12 @@ class WorldDataModule(FewShotDataModule):
         self.popularity = popularity
         self.crop_scale = tuple(crop_scale)
         self._images: dict[str, np.ndarray] = {}
+        self._pool_digests: dict[str, str] = {}
         # The base class wants a root folder; the world has none, and sampling is not cached.
         super().__init__(
             root=tempfile.gettempdir(), shots=shots, seed=seed, tau=tau, subsample=subsample,
             batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers,
-            image_settings=image_settings, use_cache=False,
+            image_settings=image_settings, use_cache=False, feature_cache=feature_cache,
         )  # fmt: skip
 
     def _ranks(self) -> list[int]:
@@ -142,10 +149,16 @@ class WorldDataModule(FewShotDataModule):
         counts = {"train": self.train_pool_per_class, "val": self.val_pool_per_class, "test": self.test_per_class}
         items = {}
         for split, per_class in counts.items():
-            images, labels = _rendered(self.world_class, self.world.name, split, per_class, self.world_seed)
+            images, labels, self._pool_digests[split] = _rendered(
+                self.world_class, self.world.name, split, per_class, self.world_seed
+            )
             self._images[split] = images
             items[split] = [(f"{split}/{i}", int(label)) for i, label in enumerate(labels)]
         return RawSplits(train=items["train"], val=items["val"], test=items["test"])
+
+    def describe_image(self, key: Hashable) -> str:
+        """A rendered image's key with its pool's pixel digest (the feature cache's identity of the image)."""
+        return f"{self._pool_digests[str(key).split('/')[0]]}/{key}"
 
     def load_image(self, key: Hashable) -> Image.Image:
         split, index = str(key).split("/")

@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
+from cpt_lightning.data.feature_cache import FeatureCacheConfig
 from cpt_lightning.data.sampling import Subsample
 from cpt_lightning.data.world import Popularity, WorldDataModule
 from cpt_lightning.image_settings import ImageSettings
@@ -57,12 +58,14 @@ class HierWorldDataModule(WorldDataModule):
         world_seed: int = 2026,
         popularity: Popularity = "attributes",
         crop_scale: tuple[float, float] = (1.0, 1.0),
+        feature_cache: FeatureCacheConfig | None = None,
     ) -> None:
         super().__init__(
             dataset=dataset, shots=shots, seed=seed, tau=tau, subsample=subsample, batch_size=batch_size,
             eval_batch_size=eval_batch_size, num_workers=num_workers, image_settings=image_settings,
             train_pool_per_class=train_pool_per_class, val_pool_per_class=val_pool_per_class,
             test_per_class=test_per_class, world_seed=world_seed, popularity=popularity, crop_scale=crop_scale,
+            feature_cache=feature_cache,
         )  # fmt: skip
 
     def popularity_codes(self) -> np.ndarray:

@@ -7,6 +7,7 @@ from collections import OrderedDict
 import torch
 
 from cpt_lightning.models.frozen_clip import FrozenClip
+from cpt_lightning.process_cache import cached
 
 
 def placeholder_token_id(clip: FrozenClip) -> int:
@@ -37,7 +38,8 @@ class ClassPromptTokens:
         """Token ids and attention mask `[len(classnames), L]` of "[SOT] prefix {name}. [EOT]"."""
         key = tuple(classnames)
         if key not in self._cache:
-            self._cache[key] = self._tokenize(clip, classnames)
+            shared = None if clip.cache_key is None else (clip.cache_key, tuple(self.prefix_ids), key)
+            self._cache[key] = cached("class_prompt_tokens", shared, lambda: self._tokenize(clip, classnames))
             if len(self._cache) > 8:  # eval sets rotate; keep a handful
                 self._cache.popitem(last=False)
         return self._cache[key]

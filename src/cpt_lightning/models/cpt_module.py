@@ -28,6 +28,7 @@ from cpt_lightning.models.image_features import ImageFeatures, precomputed_image
 from cpt_lightning.models.prompt_learner import PromptLearner
 from cpt_lightning.models.step_logging import logs_this_step
 from cpt_lightning.optim import WarmupCosineLR, coop_sgd
+from cpt_lightning.process_cache import cached
 from cpt_lightning.progress import progress
 
 PromptLearnerFactory = Callable[[FrozenClip, list[str]], PromptLearner]
@@ -164,6 +165,18 @@ class CPTModule(LightningModule):
         """
         classnames = self.classnames if classnames is None else classnames
         templates = list(templates) if templates is not None else self.templates
+        device = self.clip.token_embedding.weight.device
+        key = None
+        if self.clip.cache_key is not None:
+            autocast = torch.is_autocast_enabled(device.type)
+            precision = (autocast, torch.get_autocast_dtype(device.type) if autocast else None)
+            key = (self.clip.cache_key, tuple(classnames), tuple(templates), str(device), str(precision))
+        features = cached(
+            "zero_shot_text_features", key, lambda: self._encode_templates(classnames, templates, batch_size)
+        )
+        return features.to(device, copy=True)  # a copy: the shared value must not change with a run's buffer
+
+    def _encode_templates(self, classnames: list[str], templates: list[str], batch_size: int) -> torch.Tensor:
         device = self.clip.token_embedding.weight.device
         summed = None
         for template in progress(templates, desc="Zero-shot text features (templates)"):

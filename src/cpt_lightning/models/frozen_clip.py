@@ -11,6 +11,7 @@ from torch import nn
 from transformers import AutoTokenizer, CLIPConfig, CLIPModel, PreTrainedTokenizerBase
 
 from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.process_cache import cached, files_stamp
 from cpt_lightning.world.checkpoint import world_clip_path
 from cpt_lightning.world.hier.checkpoint import world2_clip_path
 
@@ -95,11 +96,19 @@ class FrozenClip(nn.Module):
     transformers 4.x and a model output in 5.x.
     """
 
-    def __init__(self, model: CLIPModel, tokenizer: PreTrainedTokenizerBase, image_settings: ImageSettings) -> None:
+    def __init__(
+        self,
+        model: CLIPModel,
+        tokenizer: PreTrainedTokenizerBase,
+        image_settings: ImageSettings,
+        cache_key: tuple | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
         self.image_settings = image_settings
+        # What identifies these weights for `process_cache` (path, file stamps, dtype); None: never shared.
+        self.cache_key = cache_key
         self.model.requires_grad_(False)
         self.model.eval()
         eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token) if tokenizer.eos_token else None
@@ -121,9 +130,18 @@ class FrozenClip(nn.Module):
                 "directory written by `CLIPModel.save_pretrained` (with the tokenizer files beside it), "
                 "or at a hub id such as 'openai/clip-vit-base-patch16'."
             )
-        model = _load_clip_model(name_or_path, torch_dtype)
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        return cls(model, tokenizer, _read_image_settings(name_or_path))
+        key = (name_or_path, files_stamp(local) if local.is_dir() else None, str(torch_dtype))
+
+        def load() -> tuple[CLIPModel, PreTrainedTokenizerBase, ImageSettings, torch.dtype]:
+            model = _load_clip_model(name_or_path, torch_dtype)
+            return model, AutoTokenizer.from_pretrained(name_or_path), _read_image_settings(name_or_path), model.dtype
+
+        def unchanged(value) -> bool:  # a run under `precision="bf16-true"` casts the shared weights in place
+            model, _, _, dtype = value
+            return all(p.dtype == dtype and not p.requires_grad for p in model.parameters())
+
+        model, tokenizer, settings, _ = cached("clip", key, load, valid=unchanged)
+        return cls(model, tokenizer, settings, cache_key=key)
 
     @property
     def config(self) -> CLIPConfig:

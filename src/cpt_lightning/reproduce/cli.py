@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from cpt_lightning.reproduce.protocols import builtin_protocols, load_protocol
-from cpt_lightning.reproduce.runs import is_finished, missing_config_files, plan_runs, run_protocol
+from cpt_lightning.reproduce.runs import is_finished, missing_config_files, plan_runs, run_protocol, unfinished_runs
+from cpt_lightning.reproduce.slurm import write_slurm_array
 from cpt_lightning.reproduce.table import write_tables
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--in-process", action="store_true", help="run in this process (faster start; no DDP, no isolation)"
     )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="runs at once, each pinned to its own GPU(s) or CPU cores (default: 1)"
+    )
+    parser.add_argument(
+        "--slurm", type=Path, metavar="SCRIPT", help="write a SLURM job-array script (one unfinished run per task)"
+    )
+    parser.add_argument(
+        "--sbatch", action="append", default=[], help="an #SBATCH option for --slurm, e.g. --sbatch=--gres=gpu:1"
+    )
     parser.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished")
     parser.add_argument("--table-only", action="store_true", help="only rebuild the table from finished runs")
     return parser
@@ -74,8 +84,17 @@ def main(argv: list[str] | None = None) -> int:
             log.error("%d runs name config files that do not exist (see above); --root is %s.", unrunnable, args.root)
             return 1
         return 0
+    if args.jobs < 1:
+        raise SystemExit(f"cpt-reproduce: --jobs must be >= 1, got {args.jobs}.")
+    if args.slurm is not None:
+        unfinished, finished = unfinished_runs(protocol, out_dir, args.root)
+        specs = [(spec, out_dir / spec.run_id) for spec in unfinished]
+        script = write_slurm_array(specs, out_dir, args.slurm, args.sbatch)
+        log.info("%s: %d array tasks (%d runs already finished). Submit: sbatch %s", script, len(specs),
+                 len(finished), script)  # fmt: skip
+        return 0
     if not args.table_only:
-        executed, skipped = run_protocol(protocol, out_dir, args.root, in_process=args.in_process)
+        executed, skipped = run_protocol(protocol, out_dir, args.root, in_process=args.in_process, jobs=args.jobs)
         log.info("%d runs executed, %d already finished.", len(executed), len(skipped))
     markdown_path, csv_path = write_tables(out_dir)
     log.info("Table written to %s and %s.", markdown_path, csv_path)

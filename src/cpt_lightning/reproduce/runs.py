@@ -7,6 +7,7 @@ every transfer target. It ends by writing `results.json` atomically (temporary f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 
 from cpt_lightning.atomic_write import atomic_write
 from cpt_lightning.presets import PRESET_PREFIX, packaged_config, resolve_preset
+from cpt_lightning.process_cache import process_cache
 from cpt_lightning.reproduce.protocols import ConfigEntry, Protocol
 
 RESULTS_FILE = "results.json"
@@ -186,12 +188,10 @@ def missing_config_files(specs: list[RunSpec]) -> list[str]:
     return sorted(file for file in named if not Path(file).is_file())
 
 
-def run_protocol(
-    protocol: Protocol, out_dir: Path, root: Path = Path("."), in_process: bool = False
-) -> tuple[list[RunSpec], list[RunSpec]]:
-    """Execute every unfinished run of `protocol` under `out_dir`; return (executed, skipped).
+def unfinished_runs(protocol: Protocol, out_dir: Path, root: Path = Path(".")) -> tuple[list[RunSpec], list[RunSpec]]:
+    """(unfinished, finished) runs of `protocol` under `out_dir`, in plan order.
 
-    Every config file the runs name must exist before the first run starts."""
+    Every config file the runs name must exist (checked before any run starts or is listed)."""
     specs = plan_runs(protocol, root)
     missing = missing_config_files(specs)
     if missing:
@@ -200,15 +200,32 @@ def run_protocol(
             f"packaged presets: {missing}. Create them first (tuned presets: cpt-tune --out <their folder>, see "
             "configs/study/README.md), fix the paths, or pass --root (the folder that holds configs/)."
         )
-    executed, skipped = [], []
+    unfinished, finished = [], []
     for spec in specs:
-        run_dir = out_dir / spec.run_id
-        if is_finished(spec, run_dir):
-            skipped.append(spec)
-            continue
-        if in_process:
-            execute_run(spec, run_dir)
-        else:
-            execute_run_in_subprocess(spec, run_dir)
-        executed.append(spec)
-    return executed, skipped
+        (finished if is_finished(spec, out_dir / spec.run_id) else unfinished).append(spec)
+    return unfinished, finished
+
+
+def run_protocol(
+    protocol: Protocol, out_dir: Path, root: Path = Path("."), in_process: bool = False, jobs: int = 1
+) -> tuple[list[RunSpec], list[RunSpec]]:
+    """Execute every unfinished run of `protocol` under `out_dir`; return (executed, skipped).
+
+    Every config file the runs name must exist before the first run starts. In one process
+    (`in_process`), the frozen CLIP, tokenised class lists, zero-shot text features and cached
+    evaluation features are built once and shared by every run (`process_cache`). `jobs > 1` runs
+    that many at once, each pinned to its own GPUs or CPU cores (`reproduce.parallel`).
+    """
+    unfinished, skipped = unfinished_runs(protocol, out_dir, root)
+    if jobs > 1:
+        from cpt_lightning.reproduce.parallel import run_in_pool
+
+        run_one = execute_run if in_process else execute_run_in_subprocess
+        return run_in_pool([(spec, out_dir / spec.run_id) for spec in unfinished], jobs, run_one), skipped
+    with process_cache() if in_process else contextlib.nullcontext():
+        for spec in unfinished:
+            if in_process:
+                execute_run(spec, out_dir / spec.run_id)
+            else:
+                execute_run_in_subprocess(spec, out_dir / spec.run_id)
+    return unfinished, skipped

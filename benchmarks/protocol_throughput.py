@@ -1,0 +1,70 @@
+"""Runs per hour of a protocol in `cpt-reproduce --in-process` mode, and the share of steps in its wall time.
+
+Runs the selected part of a protocol in this process into a fresh folder, with a `StepShare` callback
+on every run, and prints one JSON line: runs, wall seconds (imports excluded: the runner's process
+imports once), runs per hour, and the seconds spent inside training and evaluation batches.
+To compare two checkouts, run this script with each one's `src` on PYTHONPATH, alternately.
+
+    python benchmarks/protocol_throughput.py configs/world/protocol.yaml --datasets sketches \
+        --settings tau=1 --seeds 1 2 --methods zeroshot coop cpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("protocol")
+    parser.add_argument("--root", default=str(Path(__file__).resolve().parents[1]))
+    parser.add_argument("--label", default="", help="a name for this checkout in the output line")
+    args, extra = parser.parse_known_args()  # the rest goes to cpt-reproduce
+    started_imports = time.perf_counter()
+    import torch
+    from step_share import StepShare
+
+    import cpt_lightning
+    from cpt_lightning.reproduce.cli import main as reproduce
+
+    torch.set_num_threads(1)
+    imports = time.perf_counter() - started_imports
+    with tempfile.TemporaryDirectory(prefix="protocol_throughput_") as out:
+        argv = [args.protocol, "--out", out, "--root", args.root, "--in-process", *extra]
+        argv += ["--override", "trainer.callbacks+=step_share.StepShare"]
+        started, started_cpu = time.perf_counter(), time.process_time()
+        reproduce(argv)
+        wall, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+        runs = len(list(Path(out).rglob("results.json")))
+    steps = dict(StepShare.totals)
+    print(
+        json.dumps(
+            {
+                "label": args.label,
+                "package": str(Path(cpt_lightning.__file__).parent),
+                "runs": runs,
+                "imports_s": round(imports, 2),
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "runs_per_hour": round(3600 * runs / wall, 1),
+                "runs_per_cpu_hour": round(3600 * runs / cpu, 1),
+                "train_steps_s": round(steps.get("train", 0.0), 2),
+                "eval_steps_s": round(steps.get("eval", 0.0), 2),
+                "step_share": round((steps.get("train", 0.0) + steps.get("eval", 0.0)) / wall, 3),
+                "train_steps_cpu_s": round(steps.get("train_cpu", 0.0), 2),
+                "eval_steps_cpu_s": round(steps.get("eval_cpu", 0.0), 2),
+                "step_share_cpu": round((steps.get("train_cpu", 0.0) + steps.get("eval_cpu", 0.0)) / cpu, 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
