@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Hashable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from PIL import Image
@@ -44,11 +44,13 @@ def attribute_popularity_ranks(class_codes: np.ndarray, seed: int) -> list[int]:
 
 
 @functools.lru_cache(maxsize=16)
-def _rendered(dataset: str, split: str, per_class: int, world_seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+def _rendered(
+    world: type, dataset: str, split: str, per_class: int, world_seed: int
+) -> tuple[np.ndarray, np.ndarray, str]:
     # Rendering is deterministic, and a study runs many fits on the same pools in one process
     # (the reproduce runner's --in-process mode): render each pool once. The digest of the pixels
     # is the pool's identity for the feature cache (a changed renderer changes it).
-    images, labels = WorldDataset(dataset).render_split(split, per_class, seed=world_seed)
+    images, labels = world(dataset).render_split(split, per_class, seed=world_seed)
     images.setflags(write=False)
     return images, labels, hashlib.sha256(images.tobytes()).hexdigest()
 
@@ -81,6 +83,13 @@ class WorldDataModule(SampledDataModule):
     """
 
     dataset_name = "world"
+    # The world this module draws from: its dataset class, dataset names, and the prefix of `dataset_name`.
+    world_class: ClassVar[type] = WorldDataset
+    world_prefix: ClassVar[str] = "world"
+
+    @staticmethod
+    def world_names() -> list[str]:
+        return world_dataset_names()
 
     def __init__(
         self,
@@ -97,12 +106,12 @@ class WorldDataModule(SampledDataModule):
         crop_scale: tuple[float, float] = (1.0, 1.0),
         **kwargs: Any,
     ) -> None:
-        if dataset not in world_dataset_names():
-            raise ValueError(f"Unknown world dataset {dataset!r}; choose one of {world_dataset_names()}.")
+        if dataset not in self.world_names():
+            raise ValueError(f"Unknown {self.world_prefix} dataset {dataset!r}; choose one of {self.world_names()}.")
         if shots is not None and shots > train_pool_per_class:
             raise ValueError(f"shots={shots} exceeds train_pool_per_class={train_pool_per_class}; raise the pool size.")
-        self.world = WorldDataset(dataset)
-        self.dataset_name = f"world-{dataset}"
+        self.world = self.world_class(dataset)
+        self.dataset_name = f"{self.world_prefix}-{dataset}"
         self.train_pool_per_class = train_pool_per_class
         self.val_pool_per_class = val_pool_per_class
         self.test_per_class = test_per_class
@@ -120,7 +129,11 @@ class WorldDataModule(SampledDataModule):
     def popularity_ranks(self, train_labels: list[int]) -> list[int]:
         if self.popularity == "random":
             return super().popularity_ranks(train_labels)
-        return attribute_popularity_ranks(self.world.class_codes[train_labels], self.seed)
+        return attribute_popularity_ranks(self.popularity_codes()[train_labels], self.seed)
+
+    def popularity_codes(self) -> np.ndarray:
+        """[K, A] attribute codes whose seeded popularities set a class's imbalance rank."""
+        return self.world.class_codes
 
     def read_classnames(self) -> list[str]:
         return list(self.world.classnames)
@@ -129,7 +142,9 @@ class WorldDataModule(SampledDataModule):
         counts = {"train": self.train_pool_per_class, "val": self.val_pool_per_class, "test": self.test_per_class}
         items = {}
         for split, per_class in counts.items():
-            images, labels, self._pool_digests[split] = _rendered(self.world.name, split, per_class, self.world_seed)
+            images, labels, self._pool_digests[split] = _rendered(
+                self.world_class, self.world.name, split, per_class, self.world_seed
+            )
             self._images[split] = images
             items[split] = [(f"{split}/{i}", int(label)) for i, label in enumerate(labels)]
         return RawSplits(train=items["train"], val=items["val"], test=items["test"])

@@ -15,6 +15,7 @@ from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.process_cache import cached, files_stamp
 from cpt_lightning.progress import progress
 from cpt_lightning.world.checkpoint import world_clip_path
+from cpt_lightning.world.hier.checkpoint import world2_clip_path
 
 
 def _read_image_settings(name_or_path: str) -> ImageSettings:
@@ -42,10 +43,10 @@ BUILTIN_PREFIX = "builtin:"
 
 
 def resolve_clip_name(name_or_path: str) -> str:
-    """Map `builtin:world_clip` to the shipped directory (wherever the package is installed)."""
+    """Map `builtin:world_clip` / `builtin:world2_clip` to the shipped directory (wherever the package is)."""
     if not name_or_path.startswith(BUILTIN_PREFIX):
         return name_or_path
-    builtins = {"world_clip": world_clip_path}
+    builtins = {"world_clip": world_clip_path, "world2_clip": world2_clip_path}
     name = name_or_path[len(BUILTIN_PREFIX) :]
     if name not in builtins:
         raise ValueError(
