@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import tempfile
 from collections.abc import Hashable
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from PIL import Image
 
-from cpt_lightning.data.feature_cache import FeatureCacheConfig
-from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits, resolve_image_settings
+from cpt_lightning.data.few_shot_datamodule import SampledDataModule
+from cpt_lightning.data.model_interface import resolve_image_settings
 from cpt_lightning.data.sampling import Subsample
+from cpt_lightning.data.subset_plan import RawSplits
 from cpt_lightning.data.transforms import TrainTransform
-from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.world import WorldDataset, world_dataset_names
 
 WorldName = Literal["sketches", "night", "sepia", "clutter", "blur"]
@@ -56,14 +55,15 @@ def _rendered(
     return images, labels, hashlib.sha256(images.tobytes()).hexdigest()
 
 
-class WorldDataModule(FewShotDataModule):
+class WorldDataModule(SampledDataModule):
     """One downstream dataset of the demo world, with the benchmarks' few-shot / base-to-new / `tau` rules.
 
     Images are rendered in memory, deterministically from `world_seed`: a
     training pool of `train_pool_per_class` images per class (the few-shot
     and imbalanced subsets are drawn from it exactly as for a real benchmark),
     a validation pool and `test_per_class` test images per class. Nothing is
-    read from disk; only a `feature_cache` writes there.
+    read from disk and the sampled subset is not cached (it is cheaper to draw than to check); only a
+    `feature_cache` writes there.
 
     Args:
         dataset: which world dataset (`cpt_lightning.world.world_dataset_names()`).
@@ -79,7 +79,7 @@ class WorldDataModule(FewShotDataModule):
             only, because a world object is a few pixels of a 32 px image at a random place and
             crops cut it away (measured on `sketches`: CoOp's base accuracy fell below zero-shot
             with (0.5, 1), and rose above it without crops).
-        The rest as in `FewShotDataModule`.
+        The rest (seed, tau, batch_size, image_settings, feature_cache) as in `SampledDataModule`.
     """
 
     dataset_name = "world"
@@ -95,20 +95,16 @@ class WorldDataModule(FewShotDataModule):
         self,
         dataset: WorldName = "sketches",
         shots: int | None = 16,
-        seed: int = 1,
-        tau: float = 1.0,
         subsample: Subsample = "base_to_new",
-        batch_size: int = 32,
         eval_batch_size: int = 200,
         num_workers: int = 0,
-        image_settings: ImageSettings | None = None,
         train_pool_per_class: int = 32,
         val_pool_per_class: int = 8,
         test_per_class: int = 50,
         world_seed: int = 2026,
         popularity: Popularity = "attributes",
         crop_scale: tuple[float, float] = (1.0, 1.0),
-        feature_cache: FeatureCacheConfig | None = None,
+        **kwargs: Any,
     ) -> None:
         if dataset not in self.world_names():
             raise ValueError(f"Unknown {self.world_prefix} dataset {dataset!r}; choose one of {self.world_names()}.")
@@ -126,17 +122,14 @@ class WorldDataModule(FewShotDataModule):
         self.crop_scale = tuple(crop_scale)
         self._images: dict[str, np.ndarray] = {}
         self._pool_digests: dict[str, str] = {}
-        # The base class wants a root folder; the world has none, and sampling is not cached.
         super().__init__(
-            root=tempfile.gettempdir(), shots=shots, seed=seed, tau=tau, subsample=subsample,
-            batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers,
-            image_settings=image_settings, use_cache=False, feature_cache=feature_cache,
-        )  # fmt: skip
+            shots=shots, subsample=subsample, eval_batch_size=eval_batch_size, num_workers=num_workers, **kwargs
+        )
 
-    def _ranks(self) -> list[int]:
+    def popularity_ranks(self, train_labels: list[int]) -> list[int]:
         if self.popularity == "random":
-            return super()._ranks()
-        return attribute_popularity_ranks(self.popularity_codes()[self.train_labels], self.seed)
+            return super().popularity_ranks(train_labels)
+        return attribute_popularity_ranks(self.popularity_codes()[train_labels], self.seed)
 
     def popularity_codes(self) -> np.ndarray:
         """[K, A] attribute codes whose seeded popularities set a class's imbalance rank."""

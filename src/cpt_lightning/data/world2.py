@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from cpt_lightning.data.feature_cache import FeatureCacheConfig
-from cpt_lightning.data.sampling import Subsample
-from cpt_lightning.data.world import Popularity, WorldDataModule
-from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.data.world import WorldDataModule
 from cpt_lightning.world.hier.attributes import FAMILY_SIZE
 from cpt_lightning.world.hier.datasets import HierWorldDataset, hier_dataset_names
 
@@ -44,29 +41,20 @@ class HierWorldDataModule(WorldDataModule):
     def __init__(
         self,
         dataset: HierWorldName = "night",
-        shots: int | None = 16,
-        seed: int = 1,
-        tau: float = 1.0,
-        subsample: Subsample = "base_to_new",
-        batch_size: int = 32,
         eval_batch_size: int = 256,
-        num_workers: int = 0,
-        image_settings: ImageSettings | None = None,
         train_pool_per_class: int = 16,
         val_pool_per_class: int = 4,
         test_per_class: int = 30,
-        world_seed: int = 2026,
-        popularity: Popularity = "attributes",
-        crop_scale: tuple[float, float] = (1.0, 1.0),
-        feature_cache: FeatureCacheConfig | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
-            dataset=dataset, shots=shots, seed=seed, tau=tau, subsample=subsample, batch_size=batch_size,
-            eval_batch_size=eval_batch_size, num_workers=num_workers, image_settings=image_settings,
-            train_pool_per_class=train_pool_per_class, val_pool_per_class=val_pool_per_class,
-            test_per_class=test_per_class, world_seed=world_seed, popularity=popularity, crop_scale=crop_scale,
-            feature_cache=feature_cache,
-        )  # fmt: skip
+            dataset=dataset,
+            eval_batch_size=eval_batch_size,
+            train_pool_per_class=train_pool_per_class,
+            val_pool_per_class=val_pool_per_class,
+            test_per_class=test_per_class,
+            **kwargs,
+        )
 
     def popularity_codes(self) -> np.ndarray:
         """(colour family, shade in family, shape family, shape in family) per class: four equal-range levels."""
