@@ -239,8 +239,8 @@ def section_timeline(bench: Bench) -> dict:
     path.write_text(yaml.safe_dump(config))
     StepShare.totals.clear()
     start = time.perf_counter()
-    cli = cpt(["--config", str(path), "--model", str(Path(__file__).resolve().parents[1] / "configs/methods/cpt.yaml")],
-              run=False)  # fmt: skip
+    method = Path(__file__).resolve().parents[1] / "configs" / "methods" / "cpt.yaml"
+    cli = cpt(["--config", str(path), "--config", str(method)], run=False)
     setup_s = time.perf_counter() - start
     start = time.perf_counter()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)

@@ -44,9 +44,9 @@ MAX_CLUSTER_SIZE = 16
 
 
 def preset_loss_terms(method: str) -> list[LossTerm]:
-    """Instantiate the `loss_terms` of `configs/methods/<method>.yaml`."""
+    """Instantiate the `model.loss_terms` of the method preset `configs/methods/<method>.yaml`."""
     spec = yaml.safe_load((REPO_ROOT / "configs" / "methods" / f"{method}.yaml").read_text())
-    return [resolve_factory(entry)() for entry in spec["loss_terms"]]
+    return [resolve_factory(entry)() for entry in spec["model"]["loss_terms"]]
 
 
 def fit_start_seconds(module: CPTModule) -> float:

@@ -52,12 +52,28 @@ def test_run_config_parses_into_trainer_model_and_data(config):
 @pytest.mark.parametrize("method", sorted((CONFIGS / "methods").glob("*.yaml")), ids=lambda p: p.stem)
 @pytest.mark.parametrize("host", sorted((CONFIGS / "hosts").glob("*.yaml")), ids=lambda p: p.stem)
 def test_method_and_host_files_compose_with_a_run_config(method, host):
-    printed = _printed_config("--config", str(CONFIGS / "dtd.yaml"), "--model", str(method), "--model", str(host))
+    printed = _printed_config("--config", str(CONFIGS / "dtd.yaml"), "--config", str(method), "--model", str(host))
     expected_host = yaml.safe_load(host.read_text())["prompt_learner"]["class_path"]  # the later file wins
     assert printed["model"]["prompt_learner"]["class_path"] == expected_host
-    method_terms = yaml.safe_load(method.read_text()).get("loss_terms")
+    preset = yaml.safe_load(method.read_text())
+    method_terms = preset.get("model", {}).get("loss_terms")
     if method_terms is not None:
         assert [t["class_path"] for t in printed["model"]["loss_terms"]] == [t["class_path"] for t in method_terms]
+    for key, value in preset.get("clusters", {}).items():  # the preset's cluster settings reach the callback
+        assert printed["clusters"][key] == value, key
+
+
+def test_run_configs_compose_the_method_preset_instead_of_copying_it():
+    cpt = yaml.safe_load((CONFIGS / "methods" / "cpt.yaml").read_text())
+    for config in ("demo", "dtd_b2n"):
+        printed = _printed_config("--config", str(CONFIGS / f"{config}.yaml"))
+        terms = printed["model"]["loss_terms"]
+        assert [t["class_path"] for t in terms] == [t["class_path"] for t in cpt["model"]["loss_terms"]], config
+        for term, preset in zip(terms, cpt["model"]["loss_terms"], strict=True):
+            assert preset.get("init_args", {}).items() <= term["init_args"].items(), (config, term)
+        assert printed["clusters"]["max_cluster_size"] == cpt["clusters"]["max_cluster_size"], config
+    demo = yaml.safe_load((CONFIGS / "demo.yaml").read_text())
+    assert "model.loss_terms" not in demo and "loss_terms" not in demo.get("model", {})
 
 
 @pytest.mark.parametrize("trainer", sorted((CONFIGS / "trainer").glob("*.yaml")), ids=lambda p: p.stem)

@@ -69,7 +69,7 @@ def _test_metrics(log_root: Path) -> dict[str, float]:
 def test_two_process_fit_and_test_match_one_process_test(tiny_clip_dir, tmp_path):
     ddp = ["--trainer.devices", "2", "--trainer.strategy", "ddp"]
     fit_config = _config(tmp_path / "fit.yaml", tiny_clip_dir, tmp_path / "fit")
-    _cpt("fit", "--config", str(fit_config), "--model", str(REPO / "configs" / "methods" / "cpt.yaml"), *ddp)
+    _cpt("fit", "--config", str(fit_config), "--config", str(REPO / "configs" / "methods" / "cpt.yaml"), *ddp)
     checkpoint = tmp_path / "fit" / "checkpoints" / "last.ckpt"
     state = torch.load(checkpoint, weights_only=True)
     assert state["global_step"] > 0 and state["state_dict"]["cluster_ids"].numel() == len(CLASSNAMES) // 2

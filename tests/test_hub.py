@@ -57,7 +57,7 @@ def test_the_model_card_lists_the_run(shared, tmp_path, tiny_clip_dir):
     prompt.save_pretrained(tmp_path / "prompt")
     card = (tmp_path / "prompt" / "README.md").read_text()
     assert str(tiny_clip_dir) in card  # base CLIP
-    assert "`CoOpPromptLearner` n_ctx=4, class_specific=False" in card  # host
+    assert "`CoOpPromptLearner` n_ctx_text=4, class_specific=False" in card  # host
     assert "`EtfSeparationTerm` (0.5" in card and "`ClassConvergenceTerm` (2.0, variant=plain" in card
     assert "max_cluster_size=3, method=euclidean, seed=4" in card  # cluster settings
     assert "`GeneratedDataModule`" in card and "train_per_class=2" in card  # training data

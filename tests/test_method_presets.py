@@ -62,7 +62,7 @@ def run_config(tmp_path: Path, clip_dir: Path) -> Path:
 
 
 def build_only(preset: Path, run: Path) -> CPTLightningCLI:
-    args = ["--config", str(run), "--model", str(preset)]
+    args = ["--config", str(run), "--config", str(preset)]
     return CPTLightningCLI(CPTModule, LightningDataModule, subclass_mode_data=True, args=args, run=False)
 
 
@@ -110,7 +110,7 @@ def test_zeroshot_preset_has_no_prompt_learner(tiny_clip_dir, tmp_path):
 
 
 def test_cpt_fit_logs_terms_and_geometry_and_test_reuses_the_stored_assignment(tiny_clip_dir, tmp_path, monkeypatch):
-    configs = ["--config", str(run_config(tmp_path, tiny_clip_dir)), "--model", str(METHODS / "cpt.yaml")]
+    configs = ["--config", str(run_config(tmp_path, tiny_clip_dir)), "--config", str(METHODS / "cpt.yaml")]
     with threadpool_limits(1):
         fitted = main(["fit", *configs])
     logged = logged_columns(fitted.trainer.logger.log_dir)

@@ -53,7 +53,7 @@ def test_mixed_precision_cpt_fit_has_finite_losses(precision, plugins, tiny_clip
     }
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config))
-    cli = main(["fit", "--config", str(path), "--model", str(METHODS / "cpt.yaml")])
+    cli = main(["fit", "--config", str(path), "--config", str(METHODS / "cpt.yaml")])
     with open(Path(cli.trainer.logger.log_dir) / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
     for term in ("loss", "loss_ce", "loss_etf", "loss_conv", "loss_rot"):

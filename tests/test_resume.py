@@ -82,17 +82,17 @@ def _last_candidates(directory: Path) -> list[str]:
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_fit(tiny_clip_dir, tmp_path):
     method = str(METHODS / "cpt.yaml")  # CPT: cluster assignment and the running image means resume too
     straight = _write_config(tmp_path / "straight.yaml", tiny_clip_dir, tmp_path / "straight", [])
-    _cpt("fit", "--config", str(straight), "--model", method)
+    _cpt("fit", "--config", str(straight), "--config", method)
 
     kill = [{"class_path": "helpers.kill_switch.KillAtStep", "init_args": {"step": 13}}]
     killed = _write_config(tmp_path / "killed.yaml", tiny_clip_dir, tmp_path / "killed", kill)
-    _cpt("fit", "--config", str(killed), "--model", method, expect_killed=True)
+    _cpt("fit", "--config", str(killed), "--config", method, expect_killed=True)
     interrupted = _final_state(tmp_path / "killed")
     assert 0 < interrupted["global_step"] < 18  # really killed mid-run (epoch 2 of 2)
     assert interrupted["epoch"] == 1
 
     resume = _write_config(tmp_path / "resume.yaml", tiny_clip_dir, tmp_path / "killed", [])
-    _cpt("fit", "--config", str(resume), "--model", method, "--ckpt_path", "last")
+    _cpt("fit", "--config", str(resume), "--config", method, "--ckpt_path", "last")
 
     expected, resumed = _final_state(tmp_path / "straight"), _final_state(tmp_path / "killed")
     assert resumed["global_step"] == expected["global_step"] == 18

@@ -19,7 +19,7 @@ def test_clip_tokenizer_matches_openai_ids(clip_tokenizer):
 
 def test_context_initialised_from_phrase_reproduces_clip_text_features(tiny_clip_dir):
     clip = FrozenClip.from_pretrained(str(tiny_clip_dir))
-    learner = CoOpPromptLearner(clip, CLASSNAMES, n_ctx=4, ctx_init="a photo of a")
+    learner = CoOpPromptLearner(clip, CLASSNAMES, n_ctx_text=4, ctx_init="a photo of a")
     # The acceptance line: context set to the token embeddings of "a photo of a".
     phrase_ids = clip.tokenizer("a photo of a", add_special_tokens=False)["input_ids"]
     assert torch.equal(learner.ctx.detach(), clip.token_embedding.weight[phrase_ids])
@@ -44,7 +44,7 @@ def test_chunked_text_encoding_equals_one_batch(tiny_clip_dir):
 
 def test_class_specific_context_has_one_context_per_class(tiny_clip_dir):
     clip = FrozenClip.from_pretrained(str(tiny_clip_dir))
-    learner = CoOpPromptLearner(clip, CLASSNAMES, n_ctx=2, ctx_init=None, class_specific=True)
+    learner = CoOpPromptLearner(clip, CLASSNAMES, n_ctx_text=2, ctx_init=None, class_specific=True)
     assert learner.ctx.shape == (len(CLASSNAMES), 2, clip.token_embedding.weight.shape[1])
     # Changing class 0's context changes class 0's feature only. (A random direction: a
     # constant shift of every component would be erased by the layer norms.)
@@ -61,8 +61,8 @@ def test_class_specific_context_has_one_context_per_class(tiny_clip_dir):
 
 def test_ctx_init_token_count_must_match_n_ctx(tiny_clip_dir):
     clip = FrozenClip.from_pretrained(str(tiny_clip_dir))
-    with pytest.raises(ValueError, match="Set n_ctx=4"):
-        CoOpPromptLearner(clip, CLASSNAMES, n_ctx=3, ctx_init="a photo of a")
+    with pytest.raises(ValueError, match="Set n_ctx_text=4"):
+        CoOpPromptLearner(clip, CLASSNAMES, n_ctx_text=3, ctx_init="a photo of a")
 
 
 def test_missing_clip_directory_names_the_fix(tmp_path):

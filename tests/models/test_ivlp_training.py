@@ -91,7 +91,7 @@ def test_cpt_preset_fits_on_the_ivlp_host_from_yaml_and_checkpoints_prompts_only
     run_file = tmp_path / "run.yaml"
     run_file.write_text(yaml.safe_dump(run))
     args = ["--config", str(run_file)]
-    args += ["--model", str(CONFIGS / "methods" / "cpt.yaml"), "--model", str(CONFIGS / "hosts" / "ivlp.yaml")]
+    args += ["--config", str(CONFIGS / "methods" / "cpt.yaml"), "--model", str(CONFIGS / "hosts" / "ivlp.yaml")]
     depths = [
         "--model.prompt_learner.init_args.prompt_depth_text=2",
         "--model.prompt_learner.init_args.prompt_depth_vision=1",

@@ -63,11 +63,11 @@ def write_config(path: Path, config: dict) -> Path:
 
 @pytest.fixture(scope="package")
 def trained_run(tmp_path_factory, tiny_clip_dir) -> Path:
-    """A finished 1-step fit (CoOp, n_ctx 8 from random init, lr 0.05); returns its config file."""
+    """A finished 1-step fit (CoOp, n_ctx_text 8 from random init, lr 0.05); returns its config file."""
     from cpt_lightning.cli import main
 
     root = tmp_path_factory.mktemp("trained_run")
-    prompt = {"class_path": "cpt_lightning.models.CoOpPromptLearner", "init_args": {"n_ctx": 8, "ctx_init": None}}
+    prompt = {"class_path": "cpt_lightning.models.CoOpPromptLearner", "init_args": {"n_ctx_text": 8, "ctx_init": None}}
     config = write_config(root / "run.yaml", run_config(tiny_clip_dir, root / "run", prompt_learner=prompt))
     main(["fit", "--config", str(config)])
     return config

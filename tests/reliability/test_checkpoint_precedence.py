@@ -50,7 +50,7 @@ def test_typed_paths_and_optimizer_win_and_the_checkpoint_fills_the_rest(trained
 
 def test_values_taken_from_the_checkpoint_are_listed_in_one_line(trained_run, tmp_path, caplog, fault_log):
     config = yaml.safe_load(trained_run.read_text())
-    del config["model"]["prompt_learner"]  # left at its default: CoOp, n_ctx 4 from "a photo of a"
+    del config["model"]["prompt_learner"]  # left at its default: CoOp, n_ctx_text 4 from "a photo of a"
     untyped = tmp_path / "untyped.yaml"
     untyped.write_text(yaml.safe_dump(config))
     with caplog.at_level(logging.INFO):
@@ -58,14 +58,14 @@ def test_values_taken_from_the_checkpoint_are_listed_in_one_line(trained_run, tm
     assert tested.model.prompt_learner.ctx.shape[0] == 8
     lines = [r.getMessage() for r in caplog.records if "taken from its saved hyper-parameters" in r.getMessage()]
     assert len(lines) == 1
-    assert "model.prompt_learner.init_args.n_ctx=8" in lines[0] and "ctx_init=None" in lines[0]
+    assert "model.prompt_learner.init_args.n_ctx_text=8" in lines[0] and "ctx_init=None" in lines[0]
     fault_log("`--ckpt_path` whose saved hyper-parameters differ from defaults the user left", lines[0])
 
 
 def test_a_typed_prompt_shape_that_differs_from_the_checkpoint_stops_before_loading(trained_run, fault_log):
     checkpoint = _checkpoint(trained_run)
     before = checkpoint.read_bytes()
-    with pytest.raises(ValueError, match=r"n_ctx: you gave 4, the checkpoint was trained with 8") as error:
+    with pytest.raises(ValueError, match=r"n_ctx_text: you gave 4, the checkpoint was trained with 8") as error:
         main(
             [
                 "test",
@@ -73,13 +73,13 @@ def test_a_typed_prompt_shape_that_differs_from_the_checkpoint_stops_before_load
                 str(trained_run),
                 "--ckpt_path",
                 str(checkpoint),
-                "--model.prompt_learner.init_args.n_ctx",
+                "--model.prompt_learner.init_args.n_ctx_text",
                 "4",
             ]
         )
     assert checkpoint.read_bytes() == before
     fault_log(
-        "`--ckpt_path` with a typed prompt shape (`n_ctx`) other than the checkpoint's",
+        "`--ckpt_path` with a typed prompt shape (`n_ctx_text`) other than the checkpoint's",
         error.value,
         checkpoint.parent.parent,
     )

@@ -57,7 +57,7 @@ def test_a_fit_with_all_singleton_clusters_warns_once(tiny_clip_dir, tmp_path, f
     config = write_config(tmp_path / "run.yaml", run_config(tiny_clip_dir, tmp_path / "run"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        main(["fit", "--config", str(config), "--model", CPT_METHOD, "--clusters.max_cluster_size", "1"])
+        main(["fit", "--config", str(config), "--config", CPT_METHOD, "--clusters.max_cluster_size", "1"])
     messages = [str(w.message) for w in caught if "Degenerate settings" in str(w.message)]
     assert len(messages) == 1
     assert "every one of the 3 classes is its own cluster" in messages[0]

@@ -138,7 +138,11 @@ def test_builtin_protocols_cover_the_fields_grids():
     assert set(protocols["domain_generalization"].transfer) == shifts
     repo = Path(__file__).resolve().parents[2]
     for protocol in protocols.values():
-        methods = [entry["model"] for method in protocol.methods.values() for entry in method.configs]
+        methods = [
+            entry if isinstance(entry, str) else entry["model"]
+            for method in protocol.methods.values()
+            for entry in method.configs
+        ]
         for config in [*protocol.datasets.values(), *protocol.transfer.values(), *methods]:
             assert (repo / config).is_file(), config
 
@@ -205,7 +209,8 @@ def test_builtin_runs_parse_against_the_shipped_configs(tmp_path):
     assert printed["data"]["init_args"]["subsample"] == "base_to_new"
     assert printed["seed_everything"] == 2 and printed["trainer"]["default_root_dir"] == str(tmp_path)
     method = yaml.safe_load((repo / "configs" / "methods" / "kgcoop.yaml").read_text())
-    assert [t["class_path"] for t in printed["model"]["loss_terms"]] == [t["class_path"] for t in method["loss_terms"]]
+    expected = [t["class_path"] for t in method["model"]["loss_terms"]]
+    assert [t["class_path"] for t in printed["model"]["loss_terms"]] == expected
 
     shift = plan_runs(builtin_protocols()["domain_generalization"].select(methods=["zeroshot"], seeds=[1]), repo)[0]
     target_configs = shift.transfer["imagenet_a"]

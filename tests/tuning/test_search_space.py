@@ -12,10 +12,12 @@ from cpt_lightning.tuning import SearchSpace, load_search_space
 REPO = Path(__file__).resolve().parents[2]
 SPACES = sorted((REPO / "configs" / "tuning").glob("*.yaml"))
 PRESET = {
-    "loss_terms": [
-        {"class_path": "cpt_lightning.losses.CrossEntropyTerm"},
-        {"class_path": "cpt_lightning.losses.EtfSeparationTerm", "init_args": {"weight": 1.0, "variant": "global"}},
-    ]
+    "model": {
+        "loss_terms": [
+            {"class_path": "cpt_lightning.losses.CrossEntropyTerm"},
+            {"class_path": "cpt_lightning.losses.EtfSeparationTerm", "init_args": {"weight": 1.0, "variant": "global"}},
+        ]
+    }
 }
 
 
@@ -44,7 +46,7 @@ def test_values_land_at_their_paths_and_leave_the_preset_untouched():
         "trainer": {"max_epochs": 2},
         "clusters": {"max_cluster_size": 8},
     }
-    assert PRESET["loss_terms"][1]["init_args"]["weight"] == 1.0
+    assert PRESET["model"]["loss_terms"][1]["init_args"]["weight"] == 1.0
 
 
 def test_bad_spaces_are_refused_with_the_fix():

@@ -62,7 +62,7 @@ def _space(tmp_path: Path, method: str) -> SearchSpace:
     if method == "npt":
         terms.append({"class_path": "cpt_lightning.losses.EtfSeparationTerm", "init_args": {"variant": "global"}})
         params["w"] = {"path": "model.loss_terms.1.init_args.weight", "type": "float", "low": 0.01, "high": 1.0}
-    preset.write_text(yaml.safe_dump({"loss_terms": terms}))
+    preset.write_text(yaml.safe_dump({"model": {"loss_terms": terms}}))
     return SearchSpace.from_dict({"method": method, "preset": str(preset), "params": params})
 
 

@@ -55,4 +55,3 @@ def test_zero_shot_on_new_classes_is_far_above_chance(world_clip, name):
     accuracy = float(np.mean(predictions == labels - n_base))
     chance = 1 / len(new_classes)
     assert accuracy >= max(0.40, 10 * chance), f"{name}: zero-shot new-class accuracy {accuracy:.3f}"
-

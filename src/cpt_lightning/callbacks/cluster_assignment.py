@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import lightning.pytorch as pl
 import torch
@@ -14,6 +15,23 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from cpt_lightning.callbacks.degenerate_settings import degenerate_settings, describe_degenerate
 from cpt_lightning.clustering.assign import ClusterMethod, assign_clusters, check_cluster_settings
 from cpt_lightning.losses import LossCollection
+
+
+@runtime_checkable
+class ClusterAssignable(Protocol):
+    """What the callback needs from a LightningModule (CPTModule implements it).
+
+    Its training `classnames`, their frozen zero-shot text features, and where the assignment goes
+    (`set_cluster_assignment`, kept in the `cluster_ids` buffer). A module that also caches `t0`
+    offers `ensure_frozen_text_features()`, which the callback then uses instead of recomputing.
+    """
+
+    classnames: list[str]
+    cluster_ids: torch.Tensor
+
+    def zero_shot_text_features(self, templates: list[str] | None = None) -> torch.Tensor: ...
+
+    def set_cluster_assignment(self, cluster_ids: torch.Tensor) -> None: ...
 
 
 def cluster_size_stats(cluster_ids: torch.Tensor) -> dict[str, float]:
@@ -62,9 +80,15 @@ class ClusterAssignmentCallback(pl.Callback):
         self.log_members = log_members
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not isinstance(pl_module, ClusterAssignable):
+            raise TypeError(
+                f"ClusterAssignmentCallback needs a module with `classnames`, `cluster_ids`, "
+                f"`zero_shot_text_features` and `set_cluster_assignment` (CPTModule); {type(pl_module).__name__} "
+                "lacks some. Use CPTModule, or implement `ClusterAssignable`."
+            )
         num_classes = len(pl_module.classnames)
-        restored = getattr(pl_module, "cluster_ids", None)
-        if trainer.ckpt_path is not None and restored is not None and restored.numel() == num_classes:
+        restored = pl_module.cluster_ids
+        if trainer.ckpt_path is not None and restored.numel() == num_classes:
             rank_zero_info(f"ClusterAssignmentCallback: keeping the assignment restored from {trainer.ckpt_path}.")
             self._warn_if_degenerate(pl_module, restored)
             return
@@ -85,7 +109,7 @@ class ClusterAssignmentCallback(pl.Callback):
         if problems:
             rank_zero_warn(describe_degenerate(problems))
 
-    def _frozen_features(self, pl_module: pl.LightningModule) -> torch.Tensor:
+    def _frozen_features(self, pl_module: ClusterAssignable) -> torch.Tensor:
         if self.templates is None and hasattr(pl_module, "ensure_frozen_text_features"):
             # The module's own t0: computed once here, reused by the loss terms that need it.
             return pl_module.ensure_frozen_text_features()
@@ -94,7 +118,7 @@ class ClusterAssignmentCallback(pl.Callback):
             return frozen
         return pl_module.zero_shot_text_features(templates=self.templates)
 
-    def _report(self, trainer: pl.Trainer, pl_module: pl.LightningModule, cluster_ids: torch.Tensor) -> None:
+    def _report(self, trainer: pl.Trainer, pl_module: ClusterAssignable, cluster_ids: torch.Tensor) -> None:
         if not trainer.is_global_zero:
             return
         stats = cluster_size_stats(cluster_ids)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
+from cpt_lightning.data.few_shot_datamodule import FewShotDataModule
 from cpt_lightning.data.layout import (
     SplitRecord,
     check_records_match,
     classnames_from_records,
     read_split_file,
 )
+from cpt_lightning.data.subset_plan import RawSplits
 
 
 class SplitFileDataModule(FewShotDataModule):

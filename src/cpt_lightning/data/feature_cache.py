@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from cpt_lightning.atomic_write import atomic_write
 from cpt_lightning.data.epoch_sampler import sample_seed
+from cpt_lightning.data.model_interface import attached_image_encoder
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures, reject_image_prompting_host
 from cpt_lightning.process_cache import cached
@@ -271,15 +272,9 @@ def cached_feature_dataset(
     `dataset[(index, seed)]`; without, one plain view per item. Under DDP,
     rank 0 builds and writes while the others wait, then every rank reads.
     """
-    trainer = getattr(datamodule, "trainer", None)
-    model = getattr(trainer, "lightning_module", None) if trainer is not None else None
-    clip = getattr(model, "clip", None)
-    if not isinstance(clip, FrozenClip):
-        raise RuntimeError(
-            f"{type(datamodule).__name__} has a feature_cache but no CPTModule to encode images with: attach it "
-            "to a Trainer whose LightningModule has a frozen `clip` (CPTModule), or remove `feature_cache`."
-        )
-    reject_image_prompting_host(getattr(model, "prompt_learner", None), ValueError)
+    model = attached_image_encoder(datamodule)
+    clip, trainer = model.clip, datamodule.trainer
+    reject_image_prompting_host(model.prompt_learner, ValueError)
     views = config.train_views if augmentation_seed is not None else 0
     seeds = view_seeds(augmentation_seed, len(labels), views) if views else None
     key = {

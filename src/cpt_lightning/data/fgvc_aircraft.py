@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
+from cpt_lightning.data.few_shot_datamodule import FewShotDataModule
 from cpt_lightning.data.layout import DatasetLayoutError
+from cpt_lightning.data.subset_plan import RawSplits
 
 
 class FGVCAircraftDataModule(FewShotDataModule):

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
-from cpt_lightning.data.feature_cache import FeatureCacheConfig
-from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
+from cpt_lightning.data.few_shot_datamodule import FewShotDataModule
 from cpt_lightning.data.layout import DatasetLayoutError
-from cpt_lightning.data.sampling import Subsample
+from cpt_lightning.data.subset_plan import RawSplits
 from cpt_lightning.extras import require_extra
-from cpt_lightning.image_settings import ImageSettings
 
 
 class HuggingFaceDataModule(FewShotDataModule):
@@ -42,18 +41,10 @@ class HuggingFaceDataModule(FewShotDataModule):
         image_column: str = "image",
         label_column: str = "label",
         shots: int | None = None,
-        seed: int = 1,
-        tau: float = 1.0,
-        subsample: Subsample = "all",
-        batch_size: int = 32,
-        eval_batch_size: int = 100,
-        num_workers: int = 4,
-        image_settings: ImageSettings | None = None,
         cache_dir: str | None = None,
-        use_cache: bool = True,
-        feature_cache: FeatureCacheConfig | None = None,
         hf_cache_dir: str | None = None,
         revision: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self._datasets = require_extra("datasets", "HuggingFaceDataModule")
         self.name, self.data_dir, self.revision, self.hf_cache_dir = name, data_dir, revision, hf_cache_dir
@@ -63,20 +54,7 @@ class HuggingFaceDataModule(FewShotDataModule):
         self.hf_dataset = None  # opened in `setup`
         cache_dir = cache_dir or str(Path("~/.cache/cpt_lightning/splits").expanduser())
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        super().__init__(
-            data_dir or cache_dir,
-            shots,
-            seed,
-            tau,
-            subsample,
-            batch_size,
-            eval_batch_size,
-            num_workers,
-            image_settings,
-            cache_dir,
-            use_cache,
-            feature_cache,
-        )
+        super().__init__(data_dir or cache_dir, cache_dir=cache_dir, shots=shots, **kwargs)
 
     def _load(self):
         return self._datasets.load_dataset(

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from cpt_lightning.data.feature_cache import FeatureCacheConfig
-from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
+from cpt_lightning.data.few_shot_datamodule import FewShotDataModule
 from cpt_lightning.data.layout import (
     DatasetLayoutError,
     folder_items,
     list_class_folders,
     list_images,
 )
-from cpt_lightning.data.sampling import Subsample
-from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.data.subset_plan import RawSplits
 
 
 class ImageFolderDataModule(FewShotDataModule):
@@ -41,33 +40,11 @@ class ImageFolderDataModule(FewShotDataModule):
         test_dir: str = "test",
         val_dir: str | None = None,
         shots: int | None = None,
-        seed: int = 1,
-        tau: float = 1.0,
-        subsample: Subsample = "all",
-        batch_size: int = 32,
-        eval_batch_size: int = 100,
-        num_workers: int = 4,
-        image_settings: ImageSettings | None = None,
-        cache_dir: str | None = None,
-        use_cache: bool = True,
-        feature_cache: FeatureCacheConfig | None = None,
+        **kwargs: Any,
     ) -> None:
         self.train_dir, self.test_dir, self.val_dir = train_dir, test_dir, val_dir
         self.dataset_name = f"image_folder_{Path(root).name}"
-        super().__init__(
-            root,
-            shots,
-            seed,
-            tau,
-            subsample,
-            batch_size,
-            eval_batch_size,
-            num_workers,
-            image_settings,
-            cache_dir,
-            use_cache,
-            feature_cache,
-        )
+        super().__init__(root, shots=shots, **kwargs)
 
     def read_classnames(self) -> list[str]:
         train_dir = self.require(self.train_dir, "training folder")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from cpt_lightning.data.feature_cache import FeatureCacheConfig
-from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
+from cpt_lightning.data.few_shot_datamodule import FewShotDataModule
 from cpt_lightning.data.layout import (
     DatasetLayoutError,
     folder_items,
     list_class_folders,
     read_imagenet_classnames,
 )
-from cpt_lightning.data.sampling import Subsample
-from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.data.subset_plan import RawSplits
 
 IMAGENET_LAYOUT = "\n".join(
     [
@@ -52,38 +51,9 @@ class ImageNetDataModule(FewShotDataModule):
     dataset_name = "imagenet"
     expected_layout = IMAGENET_LAYOUT
 
-    def __init__(
-        self,
-        root: str,
-        shots: int | None = 16,
-        seed: int = 1,
-        tau: float = 1.0,
-        subsample: Subsample = "all",
-        batch_size: int = 32,
-        eval_batch_size: int = 100,
-        num_workers: int = 4,
-        image_settings: ImageSettings | None = None,
-        cache_dir: str | None = None,
-        use_cache: bool = True,
-        feature_cache: FeatureCacheConfig | None = None,
-        train_dir: str = "images/train",
-        test_dir: str = "images/val",
-    ) -> None:
+    def __init__(self, root: str, train_dir: str = "images/train", test_dir: str = "images/val", **kwargs: Any) -> None:
         self.train_dir, self.test_dir = train_dir, test_dir
-        super().__init__(
-            root,
-            shots,
-            seed,
-            tau,
-            subsample,
-            batch_size,
-            eval_batch_size,
-            num_workers,
-            image_settings,
-            cache_dir,
-            use_cache,
-            feature_cache,
-        )
+        super().__init__(root, **kwargs)
 
     def read_classnames(self) -> list[str]:
         path = self.require("classnames.txt", "class-name file")

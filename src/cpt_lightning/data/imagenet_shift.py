@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from cpt_lightning.data.feature_cache import FeatureCacheConfig
-from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
+from cpt_lightning.data.few_shot_datamodule import FewShotDataModule
 from cpt_lightning.data.imagenet import imagenet_folder_items
 from cpt_lightning.data.imagenet_subsets import IMAGENET_A_WNIDS, IMAGENET_R_WNIDS
 from cpt_lightning.data.layout import (
@@ -20,6 +20,7 @@ from cpt_lightning.data.layout import (
     list_class_folders,
     read_imagenet_classnames,
 )
+from cpt_lightning.data.subset_plan import RawSplits
 from cpt_lightning.image_settings import ImageSettings
 
 

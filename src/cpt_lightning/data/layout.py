@@ -6,7 +6,9 @@ Every failure raises `DatasetLayoutError` with what was expected, what was found
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
 
@@ -168,3 +170,26 @@ def check_records_match(
                 f"training split names label {label} {expected!r}. Class names do not match across "
                 "splits; download the split file again."
             )
+
+
+def check_split_labels(splits: Any, classnames: Sequence[str], dataset: str, require_train: bool = True) -> None:
+    """Fail unless every item's label names one of `classnames` and (`require_train`) every class has
+    training images. `splits`: a `RawSplits` (train, val or None, test lists of `(key, label)`)."""
+    num_classes = len(classnames)
+    for split_name, items in (("train", splits.train), ("val", splits.val or []), ("test", splits.test)):
+        bad = [item for item in items if not 0 <= item[1] < num_classes]
+        if bad:
+            raise DatasetLayoutError(
+                f"{dataset}: {split_name} item {bad[0][0]} has label {bad[0][1]}, outside "
+                f"0..{num_classes - 1} of the {num_classes} class names. The split and class-name "
+                "files do not match; use the files from docs/DATASETS.md."
+            )
+    if not require_train:
+        return
+    seen = {label for _, label in splits.train}
+    empty = [k for k in range(num_classes) if k not in seen]
+    if empty:
+        raise DatasetLayoutError(
+            f"{dataset}: class {classnames[empty[0]]!r} (label {empty[0]}) has no "
+            f"training images ({len(empty)} classes have none). Restore its images or fix the split."
+        )

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path, PurePosixPath
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from cpt_lightning.data.feature_cache import FeatureCacheConfig
-from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits
+from cpt_lightning.data.few_shot_datamodule import FewShotDataModule
 from cpt_lightning.data.layout import DatasetLayoutError, read_imagenet_classnames, require_path
-from cpt_lightning.data.sampling import Subsample, groups_by_count
-from cpt_lightning.image_settings import ImageSettings
+from cpt_lightning.data.sampling import groups_by_count
+from cpt_lightning.data.subset_plan import RawSplits
 
 MANY_SHOT_ABOVE = 100
 FEW_SHOT_BELOW = 20
@@ -27,38 +26,10 @@ class ListFileDataModule(FewShotDataModule):
 
     list_prefix: ClassVar[str] = ""
 
-    def __init__(
-        self,
-        root: str,
-        image_root: str | None = None,
-        shots: int | None = None,
-        seed: int = 1,
-        tau: float = 1.0,
-        subsample: Subsample = "all",
-        batch_size: int = 32,
-        eval_batch_size: int = 100,
-        num_workers: int = 4,
-        image_settings: ImageSettings | None = None,
-        cache_dir: str | None = None,
-        use_cache: bool = True,
-        feature_cache: FeatureCacheConfig | None = None,
-    ) -> None:
+    def __init__(self, root: str, image_root: str | None = None, shots: int | None = None, **kwargs: Any) -> None:
         self.image_root = Path(image_root).expanduser() if image_root else Path(root).expanduser()
         self._lists: dict[str, list[tuple[str, int]]] = {}
-        super().__init__(
-            root,
-            shots,
-            seed,
-            tau,
-            subsample,
-            batch_size,
-            eval_batch_size,
-            num_workers,
-            image_settings,
-            cache_dir,
-            use_cache,
-            feature_cache,
-        )
+        super().__init__(root, shots=shots, **kwargs)
 
     def read_list(self, split: str) -> list[tuple[str, int]]:
         """`(relative path, label)` pairs of `<list_prefix>_<split>.txt`."""

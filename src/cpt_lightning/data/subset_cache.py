@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from cpt_lightning.atomic_write import atomic_write
 
 log = logging.getLogger(__name__)
@@ -66,3 +68,16 @@ def save_subset(path: Path, key: dict[str, Any], subset: dict[str, Any]) -> None
         write_atomically(path, payload)
     except OSError as error:
         log.warning("Could not write subset cache %s (%s); continuing without a cache.", path, error)
+
+
+def assert_same_subset_on_all_ranks(digest: str, owner: str) -> None:
+    """Under torch.distributed, fail unless every rank sampled exactly the same subset."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    digests: list[str | None] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(digests, digest)
+    if len(set(digests)) > 1:
+        raise RuntimeError(
+            f"{owner}: ranks sampled different subsets (digests {digests}). Every rank must see the same "
+            "files under `root` and use the same `seed`; check that the dataset is identical on all nodes."
+        )

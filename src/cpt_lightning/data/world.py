@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import tempfile
 from collections.abc import Hashable
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from PIL import Image
 
-from cpt_lightning.data.feature_cache import FeatureCacheConfig
-from cpt_lightning.data.few_shot_datamodule import FewShotDataModule, RawSplits, resolve_image_settings
+from cpt_lightning.data.few_shot_datamodule import SampledDataModule
+from cpt_lightning.data.model_interface import resolve_image_settings
 from cpt_lightning.data.sampling import Subsample
+from cpt_lightning.data.subset_plan import RawSplits
 from cpt_lightning.data.transforms import TrainTransform
-from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.world import WorldDataset, world_dataset_names
 
 WorldName = Literal["sketches", "night", "sepia", "clutter", "blur"]
@@ -45,23 +44,26 @@ def attribute_popularity_ranks(class_codes: np.ndarray, seed: int) -> list[int]:
 
 
 @functools.lru_cache(maxsize=16)
-def _rendered(dataset: str, split: str, per_class: int, world_seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+def _rendered(
+    world: type, dataset: str, split: str, per_class: int, world_seed: int
+) -> tuple[np.ndarray, np.ndarray, str]:
     # Rendering is deterministic, and a study runs many fits on the same pools in one process
     # (the reproduce runner's --in-process mode): render each pool once. The digest of the pixels
     # is the pool's identity for the feature cache (a changed renderer changes it).
-    images, labels = WorldDataset(dataset).render_split(split, per_class, seed=world_seed)
+    images, labels = world(dataset).render_split(split, per_class, seed=world_seed)
     images.setflags(write=False)
     return images, labels, hashlib.sha256(images.tobytes()).hexdigest()
 
 
-class WorldDataModule(FewShotDataModule):
+class WorldDataModule(SampledDataModule):
     """One downstream dataset of the demo world, with the benchmarks' few-shot / base-to-new / `tau` rules.
 
     Images are rendered in memory, deterministically from `world_seed`: a
     training pool of `train_pool_per_class` images per class (the few-shot
     and imbalanced subsets are drawn from it exactly as for a real benchmark),
     a validation pool and `test_per_class` test images per class. Nothing is
-    read from disk; only a `feature_cache` writes there.
+    read from disk and the sampled subset is not cached (it is cheaper to draw than to check); only a
+    `feature_cache` writes there.
 
     Args:
         dataset: which world dataset (`cpt_lightning.world.world_dataset_names()`).
@@ -77,36 +79,39 @@ class WorldDataModule(FewShotDataModule):
             only, because a world object is a few pixels of a 32 px image at a random place and
             crops cut it away (measured on `sketches`: CoOp's base accuracy fell below zero-shot
             with (0.5, 1), and rose above it without crops).
-        The rest as in `FewShotDataModule`.
+        The rest (seed, tau, batch_size, image_settings, feature_cache) as in `SampledDataModule`.
     """
 
     dataset_name = "world"
+    # The world this module draws from: its dataset class, dataset names, and the prefix of `dataset_name`.
+    world_class: ClassVar[type] = WorldDataset
+    world_prefix: ClassVar[str] = "world"
+
+    @staticmethod
+    def world_names() -> list[str]:
+        return world_dataset_names()
 
     def __init__(
         self,
         dataset: WorldName = "sketches",
         shots: int | None = 16,
-        seed: int = 1,
-        tau: float = 1.0,
         subsample: Subsample = "base_to_new",
-        batch_size: int = 32,
         eval_batch_size: int = 200,
         num_workers: int = 0,
-        image_settings: ImageSettings | None = None,
         train_pool_per_class: int = 32,
         val_pool_per_class: int = 8,
         test_per_class: int = 50,
         world_seed: int = 2026,
         popularity: Popularity = "attributes",
         crop_scale: tuple[float, float] = (1.0, 1.0),
-        feature_cache: FeatureCacheConfig | None = None,
+        **kwargs: Any,
     ) -> None:
-        if dataset not in world_dataset_names():
-            raise ValueError(f"Unknown world dataset {dataset!r}; choose one of {world_dataset_names()}.")
+        if dataset not in self.world_names():
+            raise ValueError(f"Unknown {self.world_prefix} dataset {dataset!r}; choose one of {self.world_names()}.")
         if shots is not None and shots > train_pool_per_class:
             raise ValueError(f"shots={shots} exceeds train_pool_per_class={train_pool_per_class}; raise the pool size.")
-        self.world = WorldDataset(dataset)
-        self.dataset_name = f"world-{dataset}"
+        self.world = self.world_class(dataset)
+        self.dataset_name = f"{self.world_prefix}-{dataset}"
         self.train_pool_per_class = train_pool_per_class
         self.val_pool_per_class = val_pool_per_class
         self.test_per_class = test_per_class
@@ -117,17 +122,18 @@ class WorldDataModule(FewShotDataModule):
         self.crop_scale = tuple(crop_scale)
         self._images: dict[str, np.ndarray] = {}
         self._pool_digests: dict[str, str] = {}
-        # The base class wants a root folder; the world has none, and sampling is not cached.
         super().__init__(
-            root=tempfile.gettempdir(), shots=shots, seed=seed, tau=tau, subsample=subsample,
-            batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers,
-            image_settings=image_settings, use_cache=False, feature_cache=feature_cache,
-        )  # fmt: skip
+            shots=shots, subsample=subsample, eval_batch_size=eval_batch_size, num_workers=num_workers, **kwargs
+        )
 
-    def _ranks(self) -> list[int]:
+    def popularity_ranks(self, train_labels: list[int]) -> list[int]:
         if self.popularity == "random":
-            return super()._ranks()
-        return attribute_popularity_ranks(self.world.class_codes[self.train_labels], self.seed)
+            return super().popularity_ranks(train_labels)
+        return attribute_popularity_ranks(self.popularity_codes()[train_labels], self.seed)
+
+    def popularity_codes(self) -> np.ndarray:
+        """[K, A] attribute codes whose seeded popularities set a class's imbalance rank."""
+        return self.world.class_codes
 
     def read_classnames(self) -> list[str]:
         return list(self.world.classnames)
@@ -136,7 +142,9 @@ class WorldDataModule(FewShotDataModule):
         counts = {"train": self.train_pool_per_class, "val": self.val_pool_per_class, "test": self.test_per_class}
         items = {}
         for split, per_class in counts.items():
-            images, labels, self._pool_digests[split] = _rendered(self.world.name, split, per_class, self.world_seed)
+            images, labels, self._pool_digests[split] = _rendered(
+                self.world_class, self.world.name, split, per_class, self.world_seed
+            )
             self._images[split] = images
             items[split] = [(f"{split}/{i}", int(label)) for i, label in enumerate(labels)]
         return RawSplits(train=items["train"], val=items["val"], test=items["test"])

@@ -14,7 +14,7 @@ from cpt_lightning.models.prompt_learner import PromptLearner
 
 
 class CoOpPromptLearner(PromptLearner):
-    """`n_ctx` context vectors spliced in as "[SOT] v_1 .. v_n {classname}. [EOT]".
+    """`n_ctx_text` context vectors spliced in as "[SOT] v_1 .. v_n {classname}. [EOT]".
 
     The vectors replace the token embeddings of placeholder tokens right
     after the start token, through a forward hook on CLIP's token-embedding
@@ -26,7 +26,7 @@ class CoOpPromptLearner(PromptLearner):
     Args:
         clip: the frozen CLIP whose token embeddings initialise the context.
         classnames: training class names (needed only when `class_specific`).
-        n_ctx: number of context vectors; with `ctx_init`, it must equal the
+        n_ctx_text: number of context vectors; with `ctx_init`, it must equal the
             phrase's token count (CoOp's convention).
         ctx_init: phrase whose token embeddings initialise the context, or
             None for N(0, 0.02^2) random vectors (CoOp's random init).
@@ -44,52 +44,52 @@ class CoOpPromptLearner(PromptLearner):
         self,
         clip: FrozenClip,
         classnames: list[str],
-        n_ctx: int = 4,
+        n_ctx_text: int = 4,
         ctx_init: str | None = "a photo of a",
         class_specific: bool = False,
         text_batch_size: int | None = None,
         checkpoint_text: bool = False,
     ) -> None:
         super().__init__()
-        if n_ctx < 1:
-            raise ValueError(f"n_ctx must be >= 1, got {n_ctx}.")
+        if n_ctx_text < 1:
+            raise ValueError(f"n_ctx_text must be >= 1, got {n_ctx_text}.")
         embedding = clip.token_embedding.weight
         if ctx_init:
             init_ids = clip.tokenizer(ctx_init, add_special_tokens=False)["input_ids"]
-            if len(init_ids) != n_ctx:
+            if len(init_ids) != n_ctx_text:
                 raise ValueError(
-                    f"ctx_init={ctx_init!r} is {len(init_ids)} tokens but n_ctx={n_ctx}. "
-                    f"Set n_ctx={len(init_ids)} or choose a phrase of {n_ctx} tokens."
+                    f"ctx_init={ctx_init!r} is {len(init_ids)} tokens but n_ctx_text={n_ctx_text}. "
+                    f"Set n_ctx_text={len(init_ids)} or choose a phrase of {n_ctx_text} tokens."
                 )
             ctx = embedding[torch.tensor(init_ids)].detach().clone().float()
         else:
             generator = torch.Generator().manual_seed(0)
-            ctx = torch.randn(n_ctx, embedding.shape[1], generator=generator) * 0.02
+            ctx = torch.randn(n_ctx_text, embedding.shape[1], generator=generator) * 0.02
         if class_specific:
             ctx = ctx.unsqueeze(0).repeat(len(classnames), 1, 1)
         self.ctx = nn.Parameter(ctx)
-        self.n_ctx = n_ctx
+        self.n_ctx_text = n_ctx_text
         self.class_specific = class_specific
         self.num_train_classes = len(classnames)
         if text_batch_size is not None and text_batch_size < 1:
             raise ValueError(f"text_batch_size must be >= 1 or None, got {text_batch_size}.")
         self.text_batch_size = text_batch_size
         self.checkpoint_text = checkpoint_text
-        self._tokens = ClassPromptTokens([placeholder_token_id(clip)] * n_ctx)
+        self._tokens = ClassPromptTokens([placeholder_token_id(clip)] * n_ctx_text)
 
     def tokenize_classnames(self, clip: FrozenClip, classnames: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids and attention mask of "[SOT] X*n_ctx {name}. [EOT]" for each class (cached)."""
+        """Token ids and attention mask of "[SOT] X*n_ctx_text {name}. [EOT]" for each class (cached)."""
         return self._tokens(clip, classnames)
 
     @contextmanager
     def _spliced(self, clip: FrozenClip, ctx: torch.Tensor):
-        """While active, token embeddings at positions 1..n_ctx are replaced by `ctx` ([n, D] or [B, n, D])."""
+        """While active, token embeddings at positions 1..n_ctx_text are replaced by `ctx` ([n, D] or [B, n, D])."""
 
         def splice(_module, _inputs, output: torch.Tensor) -> torch.Tensor:
             context = ctx.to(output.dtype)
             if context.dim() == 2:
                 context = context.unsqueeze(0).expand(output.shape[0], -1, -1)
-            return torch.cat([output[:, :1], context, output[:, 1 + self.n_ctx :]], dim=1)
+            return torch.cat([output[:, :1], context, output[:, 1 + self.n_ctx_text :]], dim=1)
 
         handle = clip.token_embedding.register_forward_hook(splice)
         try:

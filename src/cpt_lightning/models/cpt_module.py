@@ -1,4 +1,9 @@
-"""CPTModule: a frozen CLIP, a host prompt learner and a pluggable loss collection, as a LightningModule."""
+"""CPTModule: a frozen CLIP, a host prompt learner and a pluggable loss collection, as a LightningModule.
+
+Longer than the package's 300-line guide on purpose: it is the one LightningModule, and its hooks
+(fit, evaluation, predict, checkpoints) read as one contract. What the hooks compute lives
+elsewhere: losses/, metrics/evaluation.py, models/prompt_checkpoint.py, models/data_interface.py.
+"""
 
 from __future__ import annotations
 
@@ -23,14 +28,15 @@ from cpt_lightning.metrics.evaluation import (
 from cpt_lightning.metrics.geometry import GeometryMetrics
 from cpt_lightning.metrics.keys import ALL_SET
 from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
-from cpt_lightning.models.factory_spec import describe_factory, resolve_factory
+from cpt_lightning.models.data_interface import evaluation_sets
+from cpt_lightning.models.factory_spec import resolve_factory
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures, precomputed_image_features
+from cpt_lightning.models.prompt_checkpoint import check_trained_parameters, drop_other_classes_state, strip_to_prompts
 from cpt_lightning.models.prompt_learner import PromptLearner
 from cpt_lightning.models.step_logging import logs_this_step
 from cpt_lightning.optim import WarmupCosineLR, coop_sgd
 from cpt_lightning.process_cache import cached
-from cpt_lightning.progress import progress
 
 PromptLearnerFactory = Callable[[FrozenClip, list[str]], PromptLearner]
 
@@ -152,18 +158,14 @@ class CPTModule(LightningModule):
             return self.zero_shot_text_features(classnames)
         return self.prompt_learner.encode_text(self.clip, classnames)
 
-    @torch.no_grad()
     def zero_shot_text_features(
         self,
         classnames: list[str] | None = None,
         templates: Iterable[str] | None = None,
         batch_size: int = 256,
     ) -> torch.Tensor:
-        """Frozen CLIP's text features: per class, the re-normalised mean over templates.
-
-        Encoded `batch_size` prompts at a time so that 1,000 classes x many
-        templates fit in memory.
-        """
+        """Frozen CLIP's text features of `classnames` (default: the training classes): per class, the
+        re-normalised mean over `templates` (default: the module's) (`FrozenClip.zero_shot_text_features`)."""
         classnames = self.classnames if classnames is None else classnames
         templates = list(templates) if templates is not None else self.templates
         device = self.clip.token_embedding.weight.device
@@ -173,22 +175,11 @@ class CPTModule(LightningModule):
             precision = (autocast, torch.get_autocast_dtype(device.type) if autocast else None)
             key = (self.clip.cache_key, tuple(classnames), tuple(templates), str(device), str(precision))
         features = cached(
-            "zero_shot_text_features", key, lambda: self._encode_templates(classnames, templates, batch_size)
+            "zero_shot_text_features",
+            key,
+            lambda: self.clip.zero_shot_text_features(classnames, templates, batch_size),
         )
         return features.to(device, copy=True)  # a copy: the shared value must not change with a run's buffer
-
-    def _encode_templates(self, classnames: list[str], templates: list[str], batch_size: int) -> torch.Tensor:
-        device = self.clip.token_embedding.weight.device
-        summed = None
-        for template in progress(templates, desc="Zero-shot text features (templates)"):
-            prompts = [template.format(name) for name in classnames]
-            chunks = []
-            for start in range(0, len(prompts), batch_size):
-                tokens = self.clip.tokenize(prompts[start : start + batch_size]).to(device)
-                chunks.append(self.clip.encode_token_ids(tokens["input_ids"], tokens["attention_mask"]).float())
-            features = torch.cat(chunks)
-            summed = features if summed is None else summed + features
-        return torch.nn.functional.normalize(summed, dim=-1)
 
     def logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
         return self.clip.logit_scale * image_features @ text_features.t().to(image_features.dtype)
@@ -289,9 +280,7 @@ class CPTModule(LightningModule):
                 "This CPTModule has no prompt learner (zero-shot CLIP) and so nothing to train. "
                 "Use `cpt test` / `cpt validate` for zero-shot evaluation, or configure `model.prompt_learner`."
             )
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        eval_sets = getattr(datamodule, "eval_classnames", None)
-        self._eval_sets = dict(eval_sets) if eval_sets else {ALL_SET: self.classnames}
+        self._eval_sets = evaluation_sets(self.trainer.datamodule if self._trainer else None, self.classnames)
         for name, names in self._eval_sets.items():
             if name not in self.eval_metrics:
                 groups = groups_for_set(names, self.classnames, self.class_groups)
@@ -384,40 +373,13 @@ class CPTModule(LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # The frozen CLIP is reloaded from `clip_name_or_path`; storing it would make
-        # every checkpoint the size of CLIP (600 MB at ViT-B/16) instead of kilobytes.
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("clip.")}
-        checkpoint["cpt_classnames"] = self.classnames
-        hyper_parameters = checkpoint.get("hyper_parameters")
-        if hyper_parameters is not None:
-            for key in ("prompt_learner", "optimizer", "scheduler"):
-                if key in hyper_parameters:
-                    hyper_parameters[key] = describe_factory(hyper_parameters[key])
+        strip_to_prompts(checkpoint, self.classnames)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint["state_dict"]
-        trained = {name for name, p in self.named_parameters() if p.requires_grad}
-        missing = sorted(trained - set(state))
-        if missing:
-            raise KeyError(
-                f"Checkpoint lacks trained parameters {missing}. It was written by a different prompt learner "
-                "(host, n_ctx or class_specific); configure the model as in the run that saved it."
-            )
-        for name in trained:
-            expected = dict(self.named_parameters())[name].shape
-            if state[name].shape != expected:
-                raise ValueError(
-                    f"Checkpoint parameter {name} has shape {tuple(state[name].shape)}, this model expects "
-                    f"{tuple(expected)}: a class-specific context cannot be loaded for other classes, and n_ctx "
-                    "must match."
-                )
-        saved_classes = checkpoint.get("cpt_classnames")
-        if saved_classes != self.classnames:
-            # The cluster assignment and the loss terms' per-class state belong to the saved run's
-            # classes; for other classes they are rebuilt (clusters at fit start, running means on use).
-            for key in [k for k in state if k == "cluster_ids" or k.startswith("loss.")]:
-                del state[key]
-        elif "cluster_ids" in state:
+        check_trained_parameters(self, state)
+        same_classes = drop_other_classes_state(state, checkpoint.get("cpt_classnames"), self.classnames)
+        if same_classes and "cluster_ids" in state:
             self.cluster_ids = torch.empty_like(state["cluster_ids"]).to(self.cluster_ids.device)
         # What the checkpoint does not hold by design (the frozen CLIP, loaded from `clip_name_or_path`;
         # per-class state rebuilt for other classes) keeps this module's values, and the training state

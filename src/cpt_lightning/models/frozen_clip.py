@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -12,7 +13,9 @@ from transformers import AutoTokenizer, CLIPConfig, CLIPModel, PreTrainedTokeniz
 
 from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.process_cache import cached, files_stamp
+from cpt_lightning.progress import progress
 from cpt_lightning.world.checkpoint import world_clip_path
+from cpt_lightning.world.hier.checkpoint import world2_clip_path
 
 
 def _read_image_settings(name_or_path: str) -> ImageSettings:
@@ -40,10 +43,10 @@ BUILTIN_PREFIX = "builtin:"
 
 
 def resolve_clip_name(name_or_path: str) -> str:
-    """Map `builtin:world_clip` to the shipped directory (wherever the package is installed)."""
+    """Map `builtin:world_clip` / `builtin:world2_clip` to the shipped directory (wherever the package is)."""
     if not name_or_path.startswith(BUILTIN_PREFIX):
         return name_or_path
-    builtins = {"world_clip": world_clip_path}
+    builtins = {"world_clip": world_clip_path, "world2_clip": world2_clip_path}
     name = name_or_path[len(BUILTIN_PREFIX) :]
     if name not in builtins:
         raise ValueError(
@@ -174,3 +177,23 @@ class FrozenClip(nn.Module):
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Tokenise full prompts with start/end tokens, padded to the longest."""
         return self.tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+
+    @torch.no_grad()
+    def zero_shot_text_features(
+        self, classnames: Sequence[str], templates: Sequence[str], batch_size: int = 256
+    ) -> torch.Tensor:
+        """Per class, the re-normalised mean over `templates` ("{}" is the class name) of the text features.
+
+        Encoded `batch_size` prompts at a time so that 1,000 classes x many templates fit in memory.
+        """
+        device = self.token_embedding.weight.device
+        summed = None
+        for template in progress(templates, desc="Zero-shot text features (templates)"):
+            prompts = [template.format(name) for name in classnames]
+            chunks = []
+            for start in range(0, len(prompts), batch_size):
+                tokens = self.tokenize(prompts[start : start + batch_size]).to(device)
+                chunks.append(self.encode_token_ids(tokens["input_ids"], tokens["attention_mask"]).float())
+            features = torch.cat(chunks)
+            summed = features if summed is None else summed + features
+        return F.normalize(summed, dim=-1)

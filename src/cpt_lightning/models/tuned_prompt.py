@@ -72,10 +72,26 @@ def _jsonable(value: Any) -> bool:
     return True
 
 
+def init_parameter_names(cls: type) -> list[str]:
+    """The named `__init__` parameters of `cls`, following `**kwargs` into the bases' `__init__` (as
+    jsonargparse does), so a subclass that forwards the shared parameters still lists them."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        parameters = list(inspect.signature(init).parameters.values())[1:]
+        variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        names += [p.name for p in parameters if p.kind not in variadic and p.name not in names]
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            break
+    return names
+
+
 def describe_object(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """`{"class_path", "init_args"}` of an object, from the `__init__` arguments it keeps as same-named attributes."""
     init_args = {}
-    for name in list(inspect.signature(type(obj).__init__).parameters)[1:]:
+    for name in init_parameter_names(type(obj)):
         if name in skip:
             continue
         value = getattr(obj, name, None)

@@ -7,7 +7,8 @@ A protocol is a mapping (YAML or dict) with:
   fits on it (unless the method does not train) and tests it.
 - `methods`: name -> `{"configs": [entries], "fit": bool}` (or just the list of entries; fit
   defaults to true). An entry is a `--config` file, or a one-key mapping `{section: file}` passed
-  as `--<section> file` (`{model: configs/methods/cpt.yaml}`), applied after the dataset's config.
+  as `--<section> file` (`{model: configs/hosts/ivlp.yaml}`), applied after the dataset's config;
+  a method preset (`configs/methods/cpt.yaml`) is a `--config` file.
   `fit: false` tests the model as configured (zero-shot CLIP).
 - `seeds`: each run's seed: `seed_everything` and, for training data, `data.init_args.seed`.
 - `settings`: name -> CLI overrides (`{"data.init_args.tau": 0.25}`), one grid axis (default one
@@ -120,9 +121,9 @@ class Protocol:
 
 def default_methods() -> dict[str, MethodSpec]:
     """The method presets in `configs/methods/` (zero-shot CLIP is evaluated, not trained)."""
-    methods = {"zeroshot": MethodSpec([{"model": "configs/methods/zeroshot.yaml"}], fit=False)}
+    methods = {"zeroshot": MethodSpec(["configs/methods/zeroshot.yaml"], fit=False)}
     for name in ("coop", "kgcoop", "npt", "cpt"):
-        methods[name] = MethodSpec([{"model": f"configs/methods/{name}.yaml"}])
+        methods[name] = MethodSpec([f"configs/methods/{name}.yaml"])
     return methods
 
 

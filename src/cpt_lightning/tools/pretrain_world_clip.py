@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -125,8 +126,10 @@ def evaluate(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, per_class: in
     return results
 
 
-def save_world_clip(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, out: Path) -> None:
-    """`save_pretrained` model, tokenizer, image settings into `out`; transformers 4.5x and 5.x load it."""
+def save_world_clip(
+    model: CLIPModel, tokenizer: PreTrainedTokenizerFast, out: Path, settings: ImageSettings = WORLD_IMAGE_SETTINGS
+) -> None:
+    """`save_pretrained` model, tokenizer, image `settings` into `out`; transformers 4.5x and 5.x load it."""
     model.save_pretrained(out)
     # Training tokenised with padding="max_length", which leaves padding switched on in the backend
     # tokenizer's saved state; the shipped tokenizer pads only when asked.
@@ -140,23 +143,26 @@ def save_world_clip(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, out: P
     # CLIP's text model takes no token_type_ids, which transformers 4.x would otherwise return.
     config["model_input_names"] = ["input_ids", "attention_mask"]
     config_path.write_text(json.dumps(config, indent=2))
-    WORLD_IMAGE_SETTINGS.save(out)
+    settings.save(out)
 
 
-def pretrain(
-    out: Path, minutes: float | None, max_steps: int, seed: int, batch_size: int, lr: float, threads: int
-) -> dict:
-    """Train from scratch, save to `out`, and return the summary written to `pretraining_summary.json`."""
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    tokenizer = build_world_tokenizer()
-    model = CLIPModel(world_clip_config(tokenizer))
+def contrastive_training(
+    model: CLIPModel,
+    batches,
+    max_steps: int,
+    minutes: float | None,
+    lr: float,
+    log_every: int = 50,
+    on_step: Callable[[int], None] | None = None,
+) -> int:
+    """AdamW on the multi-positive CLIP loss over `batches` (pixels, ids, mask, fits); returns the steps taken.
+
+    The schedule (warm-up, cosine decay) runs on `max(step / max_steps, elapsed / minutes)`.
+    `on_step(step)` runs after every step (e.g. to save a partial model); it must not draw randomness.
+    """
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
-    stream = torch.utils.data.DataLoader(
-        PairStream(tokenizer, batch_size, seed), batch_size=None, num_workers=1, prefetch_factor=4
-    )
     start, step, progress = time.monotonic(), 0, 0.0
-    for pixels, input_ids, attention_mask, fits in stream:
+    for pixels, input_ids, attention_mask, fits in batches:
         elapsed = time.monotonic() - start
         progress = step / max_steps if minutes is None else max(step / max_steps, elapsed / (60 * minutes))
         if progress >= 1.0:
@@ -171,9 +177,27 @@ def pretrain(
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
         step += 1
-        if step % 50 == 0:
+        if step % log_every == 0:
             print(f"step {step} {elapsed / 60:.1f} min loss {loss.item():.3f}", flush=True)
+        if on_step is not None:
+            on_step(step)
     model.eval()
+    return step
+
+
+def pretrain(
+    out: Path, minutes: float | None, max_steps: int, seed: int, batch_size: int, lr: float, threads: int
+) -> dict:
+    """Train from scratch, save to `out`, and return the summary written to `pretraining_summary.json`."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    tokenizer = build_world_tokenizer()
+    model = CLIPModel(world_clip_config(tokenizer))
+    stream = torch.utils.data.DataLoader(
+        PairStream(tokenizer, batch_size, seed), batch_size=None, num_workers=1, prefetch_factor=4
+    )
+    start = time.monotonic()
+    step = contrastive_training(model, stream, max_steps, minutes, lr)
     summary = {
         "steps": step,
         "minutes": round((time.monotonic() - start) / 60, 2),

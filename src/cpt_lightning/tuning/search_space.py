@@ -1,7 +1,7 @@
 """A method's search space as data: which config paths a trial sets, over which ranges.
 
-A search-space YAML names the method, the method preset it starts from (a `model:` file of
-`configs/methods/`) and its parameters:
+A search-space YAML names the method, the method preset it starts from (a `--config` file of
+`configs/methods/` with `model:` and `clusters:` sections) and its parameters:
 
     method: cpt
     preset: configs/methods/cpt.yaml
@@ -14,7 +14,7 @@ A search-space YAML names the method, the method preset it starts from (a `model
 
 A path starts with a top-level section of a run config (`model`, `trainer`, `clusters`, `data`);
 a number in it indexes a list (`loss_terms.1` is the preset's second term). A trial's values turn
-into one `--config` file: the preset under `model:` with the values set, plus the other sections.
+into one `--config` file: the preset's sections with the values set, plus the other sections.
 That same file, with the best values, is the tuned preset the study uses.
 """
 
@@ -99,17 +99,24 @@ class SearchSpace:
         return cls(method=str(data["method"]), preset=str(data["preset"]), params=params, source=source)
 
     def load_preset(self, root: Path) -> dict[str, Any]:
-        """The method preset (a `model:` file) as a mapping, resolved against `root`."""
+        """The method preset (run-config sections: `model`, `clusters`, ...) as a mapping, resolved against `root`."""
         path = Path(self.preset) if Path(self.preset).is_absolute() else root / self.preset
         if not path.is_file():
             raise FileNotFoundError(
                 f"{self.source}: preset {path} does not exist; `preset` names a configs/methods file."
             )
-        return yaml.safe_load(path.read_text()) or {}
+        preset = yaml.safe_load(path.read_text()) or {}
+        unknown = sorted(set(preset) - set(SECTIONS))
+        if unknown:
+            raise ValueError(
+                f"{self.source}: preset {path} has top-level keys {unknown}; a method preset holds run-config "
+                f"sections {list(SECTIONS)} (e.g. `model: {{loss_terms: [...]}}`), as configs/methods/*.yaml do."
+            )
+        return preset
 
     def config_for(self, preset: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-        """The run-config sections for one set of values (name -> value), preset under `model:`."""
-        config: dict[str, Any] = {"model": copy.deepcopy(preset)}
+        """The run-config sections for one set of values (name -> value): the preset's, values set."""
+        config: dict[str, Any] = copy.deepcopy(preset)
         for name, value in values.items():
             set_path(config, self.params[name].path, value, f"{self.source}: parameter {name!r}")
         return config

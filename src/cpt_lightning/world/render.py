@@ -14,7 +14,7 @@ _RADIUS_RANGE = {0: (5.0, 7.0), 1: (9.5, 12.5)}  # size code -> object radius in
 _STYLE = {name: code for code, name in enumerate(STYLES)}
 
 
-def _local_coordinates(centre: np.ndarray, angle: np.ndarray, grid: np.ndarray):
+def local_coordinates(centre: np.ndarray, angle: np.ndarray, grid: np.ndarray):
     """Pixel coordinates [N, H, W] in each object's rotated frame, in pixels (not yet divided by radius)."""
     dx = grid[None, :, :, 0] - centre[:, 0, None, None]
     dy = grid[None, :, :, 1] - centre[:, 1, None, None]
@@ -39,7 +39,7 @@ def _pattern_masks(u_px: np.ndarray, v_px: np.ndarray, pattern: np.ndarray) -> n
     return marks
 
 
-def _outline(mask: np.ndarray, thickness: int) -> np.ndarray:
+def outline(mask: np.ndarray, thickness: int) -> np.ndarray:
     """The rim of each mask: pixels inside whose neighbourhood of `thickness` leaves the shape."""
     interior = mask.copy()
     for step in range(1, thickness + 1):
@@ -48,7 +48,8 @@ def _outline(mask: np.ndarray, thickness: int) -> np.ndarray:
     return mask & ~interior
 
 
-def _paint(canvas: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: np.ndarray | float = 1.0) -> None:
+def paint(canvas: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: np.ndarray | float = 1.0) -> None:
+    """Blend `colour` into `canvas` [N, H, W, 3] in place where `mask` [N, H, W] holds, with opacity `alpha`."""
     weight = mask[..., None] * np.asarray(alpha, dtype=np.float32).reshape(-1, 1, 1, 1)
     canvas *= 1.0 - weight
     canvas += weight * colour
@@ -61,11 +62,11 @@ def _draw_distractors(canvas: np.ndarray, counts: np.ndarray, grid: np.ndarray, 
         n = index.size
         radius = rng.uniform(2.5, 4.5, n).astype(np.float32)
         centre = rng.uniform(3.0, IMAGE_SIZE - 3.0, (n, 2)).astype(np.float32)
-        u, v = _local_coordinates(centre, rng.uniform(-np.pi, np.pi, n), grid)
+        u, v = local_coordinates(centre, rng.uniform(-np.pi, np.pi, n), grid)
         masks = shape_masks(u / radius[:, None, None], v / radius[:, None, None], rng.integers(len(SHAPES), size=n))
         colours = COLOUR_RGB[rng.integers(len(COLOURS), size=n)] * rng.uniform(0.6, 1.0, (n, 1))
         sub = canvas[index]
-        _paint(sub, masks, colours[:, None, None, :])
+        paint(sub, masks, colours[:, None, None, :])
         canvas[index] = sub
 
 
@@ -97,15 +98,15 @@ def render(objects: ObjectBatch, rng: np.random.Generator) -> np.ndarray:
     distractor_counts = np.where(is_clutter, np.round(objects.severity * 6.0 + rng.uniform(0, 1, n)), 0)
     _draw_distractors(canvas, distractor_counts.astype(int), grid, rng)
 
-    u_px, v_px = _local_coordinates(centre, angle, grid)
+    u_px, v_px = local_coordinates(centre, angle, grid)
     mask = shape_masks(u_px / radius[:, None, None], v_px / radius[:, None, None], objects.shape)
     fill = COLOUR_RGB[objects.colour] * rng.uniform(0.85, 1.05, (n, 1)).astype(np.float32)
     fill_alpha = np.where(is_sketch, 1.0 - objects.severity, 1.0)
-    _paint(canvas, mask, fill[:, None, None, :], fill_alpha)
+    paint(canvas, mask, fill[:, None, None, :], fill_alpha)
     marks = mask & _pattern_masks(u_px, v_px, objects.pattern)
-    _paint(canvas, marks, 0.3 * fill[:, None, None, :], fill_alpha)
-    rim = _outline(mask, thickness=3) & is_sketch[:, None, None]
-    _paint(canvas, rim, 0.8 * fill[:, None, None, :])
+    paint(canvas, marks, 0.3 * fill[:, None, None, :], fill_alpha)
+    rim = outline(mask, thickness=3) & is_sketch[:, None, None]
+    paint(canvas, rim, 0.8 * fill[:, None, None, :])
 
     images = canvas.reshape(n, IMAGE_SIZE, _SUPERSAMPLE, IMAGE_SIZE, _SUPERSAMPLE, 3).mean(axis=(2, 4))
     for name, style_fn in WHOLE_IMAGE_STYLES.items():

@@ -10,6 +10,8 @@ of 2 as a legacy checkpoint that pools at the largest id instead, so the end tok
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
@@ -22,9 +24,12 @@ SPECIAL_TOKENS = (PAD, UNK, START, END)
 _EXTRA_WORDS = ("this", "is", "with", "and", "in", "on", "object", "kind", "type", "thing", "good", "bad")
 
 
-def build_world_tokenizer(model_max_length: int = 32) -> PreTrainedTokenizerFast:
-    """A fresh tokenizer whose vocabulary is the special tokens followed by the world's words, sorted."""
-    words = sorted(set(vocabulary_words()) | set(_EXTRA_WORDS))
+def build_world_tokenizer(model_max_length: int = 32, words: Iterable[str] | None = None) -> PreTrainedTokenizerFast:
+    """A fresh tokenizer whose vocabulary is the special tokens followed by the world's words, sorted.
+
+    `words` defaults to the demo world's caption words; another world passes its own.
+    """
+    words = sorted(set(vocabulary_words() if words is None else words) | set(_EXTRA_WORDS))
     vocab = {token: i for i, token in enumerate((*SPECIAL_TOKENS, *words))}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     backend.normalizer = normalizers.Lowercase()
