@@ -56,7 +56,7 @@ def test_dtd_b2n_fits_and_tests_on_a_cpu_with_the_zero_shot_column(tiny_clip_dir
     assert summary in printed
     assert "head / medium / tail: the training classes grouped by" in summary
 
-    zero_shot = main(["test", *run, "--model", str(CONFIGS / "methods" / "zeroshot.yaml")])
+    zero_shot = main(["test", *run, "--config", str(CONFIGS / "methods" / "zeroshot.yaml")])
     truth = {key: float(value) for key, value in zero_shot.model.eval_results["test"].scalars.items()}
     capsys.readouterr()
     rows = _summary_rows(summary)
