@@ -66,16 +66,29 @@ class HuggingFaceDataModule(FewShotDataModule):
         self._load()
 
     def setup(self, stage: str | None = None) -> None:
-        if self.hf_dataset is None:
-            self.hf_dataset = self._load()
-            names = self._label_names(self._split("train"))
-            if names != self.all_classnames:
-                raise DatasetLayoutError(
-                    f"HuggingFace dataset {self.name!r}: the loaded label names {names[:5]}... differ from the "
-                    f"ones its metadata declared ({self.all_classnames[:5]}...). Pin `revision` so that both "
-                    "come from the same version of the dataset."
-                )
+        self._open()
         super().setup(stage)
+
+    def _open(self) -> None:
+        if self.hf_dataset is not None:
+            return
+        self.hf_dataset = self._load()
+        names = self._label_names(self._split("train"))
+        if names != self.all_classnames:
+            raise DatasetLayoutError(
+                f"HuggingFace dataset {self.name!r}: the loaded label names {names[:5]}... differ from the "
+                f"ones its metadata declared ({self.all_classnames[:5]}...). Pin `revision` so that both "
+                "come from the same version of the dataset."
+            )
+
+    def verify_files(self, decode: bool = False) -> RawSplits | None:
+        # Rows have no files to stat, and the dataset is downloaded in `prepare_data`, after the CLI
+        # builds this module: the stat pass has nothing to check before `setup`, which lists the splits.
+        # Decoding every image was asked for explicitly, so it opens the dataset now.
+        if self.hf_dataset is None and not decode:
+            return None
+        self._open()
+        return super().verify_files(decode)
 
     def _label_names(self, train) -> list[str]:
         for column in (self.image_column, self.label_column):
