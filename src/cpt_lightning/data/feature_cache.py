@@ -25,13 +25,11 @@ without the cache; later epochs reuse a view picked by the epoch's seed.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
 import logging
 import os
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from cpt_lightning.atomic_write import atomic_write
 from cpt_lightning.data.epoch_sampler import sample_seed
+from cpt_lightning.data.feature_cache_key import cache_digest, image_tower_fingerprint
 from cpt_lightning.data.model_interface import attached_image_encoder
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures, reject_image_prompting_host
@@ -112,61 +111,6 @@ def feature_cache_applies(datamodule: Any, config: FeatureCacheConfig | None, tr
 
 
 # ---- what identifies a cache file ------------------------------------------------------------
-
-
-def image_tower_fingerprint(clip: FrozenClip) -> str:
-    """SHA-256 of the vision config and every weight of the image tower and its projection (bytes).
-
-    Hashing the bytes (about a third of a second for ViT-B/16 on a CPU) rather
-    than a file name or a sample of weights means a fine-tuned or re-converted
-    checkpoint can never be mistaken for the one the cache was built from.
-    """
-    digest = hashlib.sha256()
-    model = clip.model
-    config = {"vision": model.config.vision_config.to_dict(), "projection_dim": model.config.projection_dim}
-    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    for prefix, module in (("vision_model.", model.vision_model), ("visual_projection.", model.visual_projection)):
-        for name, tensor in sorted(module.state_dict().items()):
-            digest.update(f"{prefix}{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-            digest.update(tensor.detach().reshape(-1).contiguous().cpu().view(torch.uint8).numpy())
-    return digest.hexdigest()
-
-
-def transform_identity(transform: Any) -> dict[str, Any]:
-    """The transform's class, the SHA-256 of its source code, and its image settings (if any)."""
-    cls = type(transform)
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        source = repr(transform)
-    settings = getattr(transform, "settings", None)
-    return {
-        "class": f"{cls.__module__}.{cls.__qualname__}",
-        "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
-        "settings": asdict(settings) if settings is not None else None,
-    }
-
-
-def items_digest(items: Sequence[tuple[Hashable, int]], describe: Callable[[Hashable], str] = str) -> str:
-    """SHA-256 over `(describe(key), label)` of every item, in order."""
-    digest = hashlib.sha256()
-    for key, label in items:
-        digest.update(f"{describe(key)}\t{int(label)}\n".encode())
-    return digest.hexdigest()
-
-
-def describe_image_file(key: Hashable) -> str:
-    """A path with its size and modification time, so a replaced image changes the key; other keys as they are."""
-    try:
-        stat = os.stat(str(key))
-    except (OSError, ValueError):
-        return str(key)
-    return f"{key}|{stat.st_size}|{stat.st_mtime_ns}"
-
-
-def cache_digest(key: dict[str, Any]) -> str:
-    """The file name stem of a cache key: SHA-256 of its canonical JSON."""
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:40]
 
 
 # ---- building, storing, loading ----------------------------------------------------------------

@@ -27,11 +27,9 @@ from cpt_lightning.data.feature_cache import (
     CachedFeatureDataset,
     FeatureCacheConfig,
     cached_feature_dataset,
-    describe_image_file,
     feature_cache_applies,
-    items_digest,
-    transform_identity,
 )
+from cpt_lightning.data.feature_cache_key import describe_image_file, items_digest, transform_identity
 from cpt_lightning.data.image_dataset import LabelledImageDataset, open_image_file
 from cpt_lightning.data.layout import DatasetLayoutError, check_split_labels, require_path, require_root
 from cpt_lightning.data.model_interface import resolve_image_settings

@@ -21,7 +21,7 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,7 @@ PRETRAINING_SEVERITY = (0.0, 0.6)
 TEXT_LENGTH = 16  # the longest caption is 13 tokens with its start and end tokens
 
 
-def world_clip_config(tokenizer: PreTrainedTokenizerFast) -> CLIPConfig:
+def world_clip_config(tokenizer: PreTrainedTokenizerFast, projection_dim: int = 128) -> CLIPConfig:
     """The small CLIP architecture (about 1.3M parameters), with the tokenizer's special-token ids."""
     text = {
         "vocab_size": len(tokenizer),
@@ -77,28 +77,45 @@ def world_clip_config(tokenizer: PreTrainedTokenizerFast) -> CLIPConfig:
         "num_hidden_layers": 4,
         "num_attention_heads": 4,
     }
-    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=128)
+    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=projection_dim)
 
 
 class PairStream(torch.utils.data.IterableDataset):
-    """Endless batches (pixel_values, input_ids, attention_mask, fits) from one seeded generator."""
+    """Endless batches (pixel_values, input_ids, attention_mask, fits) from one seeded generator.
 
-    def __init__(self, tokenizer: PreTrainedTokenizerFast, batch_size: int, seed: int) -> None:
+    `sample`, `caption` and `draw` are a world's object sampler, captioner and renderer (the demo
+    world's by default); `seed_path` keeps the stream disjoint from that world's dataset streams.
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerFast,
+        batch_size: int,
+        seed: int,
+        sample: Callable = sample_objects,
+        caption: Callable = make_captions,
+        draw: Callable = render,
+        settings: ImageSettings = WORLD_IMAGE_SETTINGS,
+        seed_path: int = 7_777_777,
+    ) -> None:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.seed = seed
+        self.sample, self.caption, self.draw = sample, caption, draw
+        self.settings = settings
+        self.seed_path = seed_path
 
     def __iter__(self):
         # A seed path disjoint from every world dataset's (seed, crc32(name), split) stream.
-        rng = np.random.default_rng((self.seed, 7_777_777))
+        rng = np.random.default_rng((self.seed, self.seed_path))
         while True:
-            objects = sample_objects(self.batch_size, rng, PRETRAINING_STYLES, PRETRAINING_SEVERITY)
-            captions, caption_codes = make_captions(objects, rng)
+            objects = self.sample(self.batch_size, rng, PRETRAINING_STYLES, PRETRAINING_SEVERITY)
+            captions, caption_codes = self.caption(objects, rng)
             tokens = self.tokenizer(
                 captions, padding="max_length", max_length=TEXT_LENGTH, truncation=True, return_tensors="pt"
             )
             fits = torch.from_numpy(caption_fits(caption_codes, objects.as_matrix())).float()
-            pixels = pixel_values(render(objects, rng), WORLD_IMAGE_SETTINGS)
+            pixels = pixel_values(self.draw(objects, rng), self.settings)
             yield pixels, tokens["input_ids"], tokens["attention_mask"], fits
 
 
@@ -116,13 +133,19 @@ def learning_rate_factor(progress: float, warmup: float = 0.03) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
 
 
-def evaluate(model: CLIPModel, tokenizer: PreTrainedTokenizerFast, per_class: int, seed: int) -> dict:
-    """Zero-shot top-1 on the base and new halves of every world dataset's test split."""
+def evaluate(
+    model: CLIPModel,
+    tokenizer: PreTrainedTokenizerFast,
+    per_class: int,
+    seed: int,
+    datasets: Iterable | None = None,
+    settings: ImageSettings = WORLD_IMAGE_SETTINGS,
+) -> dict:
+    """Zero-shot top-1 on the base and new halves of every dataset's test split (default: the demo world's)."""
     results = {}
-    for name in world_dataset_names():
-        dataset = WorldDataset(name)
+    for dataset in datasets if datasets is not None else map(WorldDataset, world_dataset_names()):
         images, labels = dataset.render_split("test", per_class, seed)
-        results[name] = base_new_accuracies(model, tokenizer, WORLD_IMAGE_SETTINGS, images, labels, dataset.classnames)
+        results[dataset.name] = base_new_accuracies(model, tokenizer, settings, images, labels, dataset.classnames)
     return results
 
 
@@ -185,32 +208,71 @@ def contrastive_training(
     return step
 
 
-def pretrain(
-    out: Path, minutes: float | None, max_steps: int, seed: int, batch_size: int, lr: float, threads: int
+def train_and_save(
+    out: Path,
+    tokenizer: PreTrainedTokenizerFast,
+    config: CLIPConfig,
+    pairs: PairStream,
+    max_steps: int,
+    minutes: float | None,
+    lr: float,
+    seed: int,
+    summarise: Callable[[CLIPModel], dict],
+    settings: ImageSettings = WORLD_IMAGE_SETTINGS,
+    threads: int = 1,
+    save_every: int | None = None,
 ) -> dict:
-    """Train from scratch, save to `out`, and return the summary written to `pretraining_summary.json`."""
+    """Train a CLIP of `config` from scratch on `pairs`, save it to `out`, return the summary it writes.
+
+    `summarise(model)` gives the summary's zero-shot evaluation. With `save_every`, a copy of the model
+    so far goes to `out/partial` every that many steps; it changes neither the stream nor the weights.
+    """
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    tokenizer = build_world_tokenizer()
-    model = CLIPModel(world_clip_config(tokenizer))
-    stream = torch.utils.data.DataLoader(
-        PairStream(tokenizer, batch_size, seed), batch_size=None, num_workers=1, prefetch_factor=4
-    )
+    model = CLIPModel(config)
+    stream = torch.utils.data.DataLoader(pairs, batch_size=None, num_workers=1, prefetch_factor=4)
     start = time.monotonic()
-    step = contrastive_training(model, stream, max_steps, minutes, lr)
+    on_step = None
+    if save_every:
+
+        def on_step(step: int) -> None:
+            if step % save_every == 0:
+                model.save_pretrained(out / "partial")
+                (out / "partial" / "step.txt").write_text(str(step))
+
+    step = contrastive_training(model, stream, max_steps, minutes, lr, on_step=on_step)
     summary = {
         "steps": step,
         "minutes": round((time.monotonic() - start) / 60, 2),
         "seed": seed,
-        "batch_size": batch_size,
+        "batch_size": pairs.batch_size,
         "parameters": sum(p.numel() for p in model.parameters()),
         # Evaluation seed 12345 is never a pretraining seed path (see PairStream).
-        "zero_shot_test_seed_12345": evaluate(model, tokenizer, per_class=20, seed=12345),
+        "zero_shot_test_seed_12345": summarise(model),
     }
     out.mkdir(parents=True, exist_ok=True)
-    save_world_clip(model, tokenizer, out)
+    save_world_clip(model, tokenizer, out, settings)
     (out / "pretraining_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def pretrain(
+    out: Path, minutes: float | None, max_steps: int, seed: int, batch_size: int, lr: float, threads: int
+) -> dict:
+    """Train from scratch, save to `out`, and return the summary written to `pretraining_summary.json`."""
+    tokenizer = build_world_tokenizer()
+    return train_and_save(
+        out,
+        tokenizer,
+        world_clip_config(tokenizer),
+        PairStream(tokenizer, batch_size, seed),
+        max_steps,
+        minutes,
+        lr,
+        seed,
+        lambda model: evaluate(model, tokenizer, per_class=20, seed=12345),
+        threads=threads,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

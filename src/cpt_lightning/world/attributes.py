@@ -39,14 +39,11 @@ ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
-class ObjectBatch:
-    """Integer attribute codes of N pictures, one entry per picture (indices into the vocabularies).
-
-    `severity` in [0, 1] scales how strongly `style` departs from the clean photo look.
+class StyledObjects:
+    """Integer codes of N pictures, one entry per picture: colour, shape and style (indices into a
+    world's vocabularies) and `severity` in [0, 1], how strongly `style` departs from the clean photo look.
     """
 
-    size: np.ndarray
-    pattern: np.ndarray
     colour: np.ndarray
     shape: np.ndarray
     style: np.ndarray
@@ -54,6 +51,14 @@ class ObjectBatch:
 
     def __len__(self) -> int:
         return len(self.shape)
+
+
+@dataclass(frozen=True)
+class ObjectBatch(StyledObjects):
+    """The demo world's pictures: `StyledObjects` plus a size and a pattern code each."""
+
+    size: np.ndarray
+    pattern: np.ndarray
 
     def as_matrix(self) -> np.ndarray:
         """Codes as int64 [N, 5] in `ATTRIBUTE_VALUES` order (size, pattern, colour, shape, style)."""
@@ -75,13 +80,7 @@ def sample_objects(
     Without `style_probabilities` every picture is a clean photo (severity 0); shifted styles get a
     severity drawn uniformly from `severity_range`.
     """
-    probabilities = np.zeros(len(STYLES))
-    for style, p in (style_probabilities or {"photo": 1.0}).items():
-        probabilities[STYLES.index(style)] = p
-    probabilities /= probabilities.sum()
-    style = rng.choice(len(STYLES), size=n, p=probabilities)
-    severity = rng.uniform(*severity_range, size=n).astype(np.float32)
-    severity[style == STYLES.index("photo")] = 0.0
+    style, severity = sample_styles(n, rng, style_probabilities, severity_range)
     return ObjectBatch(
         size=rng.integers(len(SIZES), size=n),
         pattern=rng.integers(len(PATTERNS), size=n),
@@ -90,3 +89,23 @@ def sample_objects(
         style=style,
         severity=severity,
     )
+
+
+def sample_styles(
+    n: int,
+    rng: np.random.Generator,
+    style_probabilities: dict[str, float] | None = None,
+    severity_range: tuple[float, float] = (0.0, 0.5),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Style codes [N] drawn from `style_probabilities` (default: photos) and their severities [N].
+
+    Photos get severity 0; shifted styles one drawn uniformly from `severity_range`.
+    """
+    probabilities = np.zeros(len(STYLES))
+    for style, p in (style_probabilities or {"photo": 1.0}).items():
+        probabilities[STYLES.index(style)] = p
+    probabilities /= probabilities.sum()
+    style = rng.choice(len(STYLES), size=n, p=probabilities)
+    severity = rng.uniform(*severity_range, size=n).astype(np.float32)
+    severity[style == STYLES.index("photo")] = 0.0
+    return style, severity

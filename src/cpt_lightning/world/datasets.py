@@ -106,17 +106,7 @@ class WorldDataset:
         `counts` is images per class (one int for all, or one per class). The same
         `(split, counts, seed)` always gives the same images; other seeds or splits give others.
         """
-        if split not in SPLITS:
-            raise ValueError(f"Unknown split {split!r}; expected one of {SPLITS}.")
-        per_class = np.asarray(counts, dtype=np.int64)
-        if per_class.ndim == 0:
-            per_class = np.full(len(self.classnames), int(per_class))
-        if per_class.shape != (len(self.classnames),) or (per_class < 0).any():
-            raise ValueError(
-                f"`counts` must be one non-negative int or one per class ({len(self.classnames)} for "
-                f"{self.name!r}); got {list(per_class.ravel())[:8]}... of shape {per_class.shape}."
-            )
-        labels = np.repeat(np.arange(len(self.classnames)), per_class)
+        labels = split_labels(split, counts, len(self.classnames), self.name)
         rng = np.random.default_rng((seed, zlib.crc32(self.name.encode()), SPLITS.index(split)))
         return render(self.objects_for(labels, rng), rng), labels
 
@@ -124,3 +114,22 @@ class WorldDataset:
 def render_split(name: str, split: str, counts: int | Sequence[int], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Shortcut for `WorldDataset(name).render_split(split, counts, seed)`."""
     return WorldDataset(name).render_split(split, counts, seed)
+
+
+def split_labels(split: str, counts: int | Sequence[int], n_classes: int, name: str) -> np.ndarray:
+    """int64 labels [N] grouped by class: `counts` images per class (one int, or one per class).
+
+    Raises `ValueError` for a `split` not in `SPLITS` or `counts` that are not one non-negative int
+    or `n_classes` of them (`name` is the dataset, for the message).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}; expected one of {SPLITS}.")
+    per_class = np.asarray(counts, dtype=np.int64)
+    if per_class.ndim == 0:
+        per_class = np.full(n_classes, int(per_class))
+    if per_class.shape != (n_classes,) or (per_class < 0).any():
+        raise ValueError(
+            f"`counts` must be one non-negative int or one per class ({n_classes} for "
+            f"{name!r}); got {list(per_class.ravel())[:8]}... of shape {per_class.shape}."
+        )
+    return np.repeat(np.arange(n_classes), per_class)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from cpt_lightning.world.attributes import COLOUR_RGB, COLOURS, PATTERNS, SHAPES, STYLES, ObjectBatch
+from cpt_lightning.world.attributes import COLOUR_RGB, PATTERNS, SHAPES, STYLES, ObjectBatch
 from cpt_lightning.world.shapes import shape_masks
 from cpt_lightning.world.styles import WHOLE_IMAGE_STYLES
 
@@ -55,19 +57,76 @@ def paint(canvas: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: np.nd
     canvas += weight * colour
 
 
-def _draw_distractors(canvas: np.ndarray, counts: np.ndarray, grid: np.ndarray, rng: np.random.Generator) -> None:
-    """Small plain objects of random shape and colour, painted before the main object so it stays on top."""
+def supersampled_grid() -> np.ndarray:
+    """Pixel-centre coordinates [H, W, 2] of the supersampled canvas, in output-image pixel units."""
+    hi = IMAGE_SIZE * _SUPERSAMPLE
+    axis = (np.arange(hi, dtype=np.float32) + 0.5) / _SUPERSAMPLE
+    return np.stack(np.meshgrid(axis, axis, indexing="xy"), axis=-1)
+
+
+def place(radius: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A centre [N, 2] that keeps each object of `radius` [N] inside the image, and a small rotation [N]."""
+    margin = radius[:, None] + 1.0
+    centre = (margin + rng.uniform(0.0, 1.0, (len(radius), 2)) * (IMAGE_SIZE - 2 * margin)).astype(np.float32)
+    return centre, rng.uniform(-0.3, 0.3, len(radius)).astype(np.float32)
+
+
+def blank_canvas(
+    is_sketch: np.ndarray, shade: tuple[float, float], paper: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Supersampled float32 canvases [N, H, W, 3]: a grey of `shade` with a slight tint; `paper` for sketches."""
+    n, hi = len(is_sketch), IMAGE_SIZE * _SUPERSAMPLE
+    background = rng.uniform(*shade, (n, 1, 1, 1)) + rng.normal(0.0, 0.03, (n, 1, 1, 3))
+    background[is_sketch] = paper
+    return np.broadcast_to(background, (n, hi, hi, 3)).astype(np.float32)
+
+
+def draw_distractors(
+    canvas: np.ndarray,
+    style: np.ndarray,
+    severity: np.ndarray,
+    grid: np.ndarray,
+    rng: np.random.Generator,
+    masks_of: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    n_shapes: int,
+    colour_rgb: np.ndarray,
+    brightness: tuple[float, float] | None = None,
+) -> None:
+    """Small objects of random shape and colour on the clutter pictures (more with `severity`), in place.
+
+    Painted before the main object so it stays on top; `masks_of` draws the world's shapes and
+    `colour_rgb` holds its colours, dimmed by a factor from `brightness` when given.
+    """
+    is_clutter = style == _STYLE["clutter"]
+    counts = np.where(is_clutter, np.round(severity * 6.0 + rng.uniform(0, 1, len(style))), 0).astype(int)
     for round_ in range(int(counts.max(initial=0))):
         index = np.flatnonzero(counts > round_)
         n = index.size
         radius = rng.uniform(2.5, 4.5, n).astype(np.float32)
         centre = rng.uniform(3.0, IMAGE_SIZE - 3.0, (n, 2)).astype(np.float32)
         u, v = local_coordinates(centre, rng.uniform(-np.pi, np.pi, n), grid)
-        masks = shape_masks(u / radius[:, None, None], v / radius[:, None, None], rng.integers(len(SHAPES), size=n))
-        colours = COLOUR_RGB[rng.integers(len(COLOURS), size=n)] * rng.uniform(0.6, 1.0, (n, 1))
+        masks = masks_of(u / radius[:, None, None], v / radius[:, None, None], rng.integers(n_shapes, size=n))
+        colours = colour_rgb[rng.integers(len(colour_rgb), size=n)]
+        if brightness is not None:
+            colours = colours * rng.uniform(*brightness, (n, 1))
         sub = canvas[index]
         paint(sub, masks, colours[:, None, None, :])
         canvas[index] = sub
+
+
+def finish(
+    canvas: np.ndarray, style: np.ndarray, severity: np.ndarray, rng: np.random.Generator, tint: float
+) -> np.ndarray:
+    """Average the supersampled `canvas` down, apply each whole-image style, then a global colour tint of
+    spread `tint` and pixel noise; returns uint8 images [N, 32, 32, 3]."""
+    n = len(canvas)
+    images = canvas.reshape(n, IMAGE_SIZE, _SUPERSAMPLE, IMAGE_SIZE, _SUPERSAMPLE, 3).mean(axis=(2, 4))
+    for name, style_fn in WHOLE_IMAGE_STYLES.items():
+        index = np.flatnonzero(style == _STYLE[name])
+        if index.size:
+            images[index] = style_fn(images[index], severity[index], rng)
+    images = images * rng.normal(1.0, tint, (n, 1, 1, 3)) + rng.normal(0.0, 0.02, images.shape)
+    return np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
 
 
 def render(objects: ObjectBatch, rng: np.random.Generator) -> np.ndarray:
@@ -76,42 +135,26 @@ def render(objects: ObjectBatch, rng: np.random.Generator) -> np.ndarray:
     Nuisances are drawn from `rng`: position, radius within the size class, a small rotation,
     colour brightness, background shade and tint, a global colour tint, and pixel noise.
     """
-    n = len(objects)
-    hi = IMAGE_SIZE * _SUPERSAMPLE
-    axis = (np.arange(hi, dtype=np.float32) + 0.5) / _SUPERSAMPLE
-    grid = np.stack(np.meshgrid(axis, axis, indexing="xy"), axis=-1)
-
-    radius = np.empty(n, dtype=np.float32)
+    grid = supersampled_grid()
+    radius = np.empty(len(objects), dtype=np.float32)
     for code, (low, high) in _RADIUS_RANGE.items():
         index = objects.size == code
         radius[index] = rng.uniform(low, high, index.sum())
-    margin = radius[:, None] + 1.0
-    centre = (margin + rng.uniform(0.0, 1.0, (n, 2)) * (IMAGE_SIZE - 2 * margin)).astype(np.float32)
-    angle = rng.uniform(-0.3, 0.3, n).astype(np.float32)
+    centre, angle = place(radius, rng)
 
     is_sketch = objects.style == _STYLE["sketch"]
-    background = rng.uniform(0.72, 0.95, (n, 1, 1, 1)) + rng.normal(0.0, 0.03, (n, 1, 1, 3))
-    background[is_sketch] = 0.97  # sketches are drawn on white paper
-    canvas = np.broadcast_to(background, (n, hi, hi, 3)).astype(np.float32)
-
-    is_clutter = objects.style == _STYLE["clutter"]
-    distractor_counts = np.where(is_clutter, np.round(objects.severity * 6.0 + rng.uniform(0, 1, n)), 0)
-    _draw_distractors(canvas, distractor_counts.astype(int), grid, rng)
+    canvas = blank_canvas(is_sketch, (0.72, 0.95), 0.97, rng)  # sketches are drawn on white paper
+    draw_distractors(
+        canvas, objects.style, objects.severity, grid, rng, shape_masks, len(SHAPES), COLOUR_RGB, (0.6, 1.0)
+    )
 
     u_px, v_px = local_coordinates(centre, angle, grid)
     mask = shape_masks(u_px / radius[:, None, None], v_px / radius[:, None, None], objects.shape)
-    fill = COLOUR_RGB[objects.colour] * rng.uniform(0.85, 1.05, (n, 1)).astype(np.float32)
+    fill = COLOUR_RGB[objects.colour] * rng.uniform(0.85, 1.05, (len(objects), 1)).astype(np.float32)
     fill_alpha = np.where(is_sketch, 1.0 - objects.severity, 1.0)
     paint(canvas, mask, fill[:, None, None, :], fill_alpha)
     marks = mask & _pattern_masks(u_px, v_px, objects.pattern)
     paint(canvas, marks, 0.3 * fill[:, None, None, :], fill_alpha)
     rim = outline(mask, thickness=3) & is_sketch[:, None, None]
     paint(canvas, rim, 0.8 * fill[:, None, None, :])
-
-    images = canvas.reshape(n, IMAGE_SIZE, _SUPERSAMPLE, IMAGE_SIZE, _SUPERSAMPLE, 3).mean(axis=(2, 4))
-    for name, style_fn in WHOLE_IMAGE_STYLES.items():
-        index = np.flatnonzero(objects.style == _STYLE[name])
-        if index.size:
-            images[index] = style_fn(images[index], objects.severity[index], rng)
-    images = images * rng.normal(1.0, 0.04, (n, 1, 1, 3)) + rng.normal(0.0, 0.02, images.shape)
-    return np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
+    return finish(canvas, objects.style, objects.severity, rng, tint=0.04)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cpt_lightning.world.attributes import STYLES
+from cpt_lightning.world.attributes import StyledObjects, sample_styles
 
 # Family word -> its members. Within a family, members run vivid, dark, light, muted.
 COLOUR_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -59,16 +59,8 @@ def shape_family_of(shape: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class HierObjects:
+class HierObjects(StyledObjects):
     """Integer codes of N pictures: colour and shape (indices into `COLOURS` / `SHAPES`), style, severity."""
-
-    colour: np.ndarray
-    shape: np.ndarray
-    style: np.ndarray
-    severity: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.shape)
 
     def as_matrix(self) -> np.ndarray:
         """int64 [N, 5] in `CODE_COLUMNS` order: colour family, colour, shape family, shape, style."""
@@ -83,13 +75,7 @@ def sample_hier_objects(
     severity_range: tuple[float, float] = (0.0, 0.5),
 ) -> HierObjects:
     """Draw N objects with uniform colour and shape and a style from `style_probabilities` (default: photos)."""
-    probabilities = np.zeros(len(STYLES))
-    for style, p in (style_probabilities or {"photo": 1.0}).items():
-        probabilities[STYLES.index(style)] = p
-    probabilities /= probabilities.sum()
-    style = rng.choice(len(STYLES), size=n, p=probabilities)
-    severity = rng.uniform(*severity_range, size=n).astype(np.float32)
-    severity[style == STYLES.index("photo")] = 0.0
+    style, severity = sample_styles(n, rng, style_probabilities, severity_range)
     return HierObjects(
         colour=rng.integers(len(COLOURS), size=n),
         shape=rng.integers(len(SHAPES), size=n),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
+
+from cpt_lightning.world.checkpoint import packaged_clip_path
 
 
 def world2_clip_path() -> Path:
@@ -11,11 +12,10 @@ def world2_clip_path() -> Path:
 
     Raises `FileNotFoundError` naming the directory and the command that creates it when it is missing.
     """
-    path = Path(str(resources.files("cpt_lightning") / "assets" / "world2_clip"))
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            f"No pretrained hierarchical-world CLIP at {path}. Create it with "
-            f"`python -m cpt_lightning.tools.pretrain_world2_clip --out {path} --seed 0` "
-            "(about an hour on a loaded 2-core CPU)."
-        )
-    return path
+    return packaged_clip_path(
+        "world2_clip",
+        "hierarchical-world CLIP",
+        "pretrain_world2_clip",
+        "(about an hour on a loaded 2-core CPU)",
+        extra_flags=" --seed 0",
+    )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cpt_lightning.world.attributes import STYLES
-from cpt_lightning.world.datasets import SPLITS
+from cpt_lightning.world.datasets import SPLITS, split_labels
 from cpt_lightning.world.hier.attributes import (
     COLOURS,
     FAMILY_SIZE,
@@ -104,16 +104,6 @@ class HierWorldDataset:
         always gives the same images; other seeds or splits give others. The stream is independent
         of the demo world's and of pretraining's.
         """
-        if split not in SPLITS:
-            raise ValueError(f"Unknown split {split!r}; expected one of {SPLITS}.")
-        per_class = np.asarray(counts, dtype=np.int64)
-        if per_class.ndim == 0:
-            per_class = np.full(len(self.classnames), int(per_class))
-        if per_class.shape != (len(self.classnames),) or (per_class < 0).any():
-            raise ValueError(
-                f"`counts` must be one non-negative int or one per class ({len(self.classnames)} for "
-                f"{self.name!r}); got {list(per_class.ravel())[:8]}... of shape {per_class.shape}."
-            )
-        labels = np.repeat(np.arange(len(self.classnames)), per_class)
+        labels = split_labels(split, counts, len(self.classnames), self.name)
         rng = np.random.default_rng((seed, zlib.crc32(f"world2/{self.name}".encode()), SPLITS.index(split)))
         return render_hier(self.objects_for(labels, rng), rng), labels

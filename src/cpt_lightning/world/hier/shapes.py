@@ -5,15 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cpt_lightning.world.hier.attributes import SHAPES
-
-
-def _polygon(u: np.ndarray, v: np.ndarray, sides: int, apothem: float, phase: float) -> np.ndarray:
-    """Inside test of a regular polygon: the point is behind every edge's half-plane."""
-    inside = np.ones(u.shape, dtype=bool)
-    for k in range(sides):
-        angle = phase + 2 * np.pi * k / sides
-        inside &= u * np.cos(angle) + v * np.sin(angle) <= apothem
-    return inside
+from cpt_lightning.world.shapes import masks_by_code, regular_polygon
 
 
 def _points(u: np.ndarray, v: np.ndarray, count: int, inner: float, sharpness: float) -> np.ndarray:
@@ -39,10 +31,10 @@ _MASKS = {
     "ring": lambda u, v: (u**2 + v**2 <= 1.0) & (u**2 + v**2 >= 0.5**2),
     "crescent": lambda u, v: (u**2 + v**2 <= 1.0) & ((u - 0.45) ** 2 + (v + 0.15) ** 2 > 0.72),
     # angular: straight edges, regular polygons
-    "triangle": lambda u, v: _polygon(u, v + 0.2, 3, 0.6, np.pi / 2),
+    "triangle": lambda u, v: regular_polygon(u, v + 0.2, 3, 0.6, np.pi / 2),
     "square": lambda u, v: np.maximum(np.abs(u), np.abs(v)) <= 0.8,
-    "pentagon": lambda u, v: _polygon(u, v, 5, 0.85, np.pi / 2),
-    "hexagon": lambda u, v: _polygon(u, v, 6, 0.9, 0.0),
+    "pentagon": lambda u, v: regular_polygon(u, v, 5, 0.85, np.pi / 2),
+    "hexagon": lambda u, v: regular_polygon(u, v, 6, 0.9, 0.0),
     # spiky: points around a centre
     "star": lambda u, v: _points(u, v, 5, 0.4, 3.0),
     "spark": lambda u, v: _points(u, v, 4, 0.2, 4.0),
@@ -65,9 +57,4 @@ def shape_masks(u: np.ndarray, v: np.ndarray, shape: np.ndarray) -> np.ndarray:
     its radius, so every shape is about the unit disc's size (curved shapes fit inside it, polygon
     corners and bar ends reach out to 1.4); `shape[n]` indexes `SHAPES`.
     """
-    masks = np.zeros(u.shape, dtype=bool)
-    for code, name in enumerate(SHAPES):
-        index = np.flatnonzero(shape == code)
-        if index.size:
-            masks[index] = _MASKS[name](u[index], v[index])
-    return masks
+    return masks_by_code(u, v, shape, SHAPES, _MASKS)
