@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, _InstantiatorFn
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.plugins.precision import Precision
 from lightning.pytorch.utilities import rank_zero_info
 
 from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
@@ -176,7 +177,9 @@ class CPTLightningCLI(LightningCLI):
         if not any(isinstance(c, ResultsSummary) for c in callbacks):
             callbacks.append(ResultsSummary())
         kwargs["callbacks"] = [*callbacks, RunOwnership(self.run_identity, resumes_last=self.resumes_last)]
-        if config.get("precision") is None:
+        # A precision plugin the user configured is their precision choice: Lightning refuses both.
+        plugin_sets_precision = any(isinstance(plugin, Precision) for plugin in _as_list(config.get("plugins")))
+        if config.get("precision") is None and not plugin_sets_precision:
             kwargs["precision"] = precision_for_device(config.get("accelerator"))
         logger = config.get("logger")
         if isinstance(logger, Logger | list):
