@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = (REPO_ROOT / ".." / "shared").resolve()
@@ -49,11 +51,27 @@ def save_small_clip(out_dir: Path | None = None) -> Path:
     return save_random_clip(out_dir, real_clip_tokenizer())
 
 
-def save_clip(size: str) -> Path:
+def save_clip(size: str, out_dir: Path | None = None) -> Path:
     """`size` "small" (the tests' tiny CLIP) or "b16" (ViT-B/16 architecture), random weights."""
     if size not in ("small", "b16"):
         sys.exit(f"--size must be 'small' or 'b16', got {size!r}.")
-    return save_small_clip() if size == "small" else save_vit_b16_clip()
+    return save_small_clip(out_dir) if size == "small" else save_vit_b16_clip(out_dir)
+
+
+def parse_args_with_smoke(
+    parser: argparse.ArgumentParser, smoke: dict[str, Any], argv: list[str] | None = None
+) -> argparse.Namespace:
+    """`parser`'s arguments plus `--smoke`: the same code path at the sizes in `smoke`, in seconds on a CPU
+    (CI, and the documented-commands test, which appends `--smoke` to a documented command). As in
+    `gpu.py --smoke`, the smoke sizes replace the measurement's sizes, those typed included, and say so."""
+    sizes = ", ".join(f"--{key.replace('_', '-')} {value}" for key, value in smoke.items())
+    parser.add_argument("--smoke", action="store_true", help=f"tiny sizes, in seconds (replaces: {sizes})")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        for key, value in smoke.items():
+            setattr(args, key, value)
+        print(f"--smoke: {sizes} (a check that the code runs, not a measurement)")
+    return args
 
 
 SIZES = ("small", "world", "b16")

@@ -8,6 +8,7 @@ times. Each variant starts from an empty feature-cache folder. Prints one JSON l
 protocol: wall and CPU seconds, and the seconds inside training and evaluation batches.
 
     python benchmarks/b16_protocol.py --repeats 1
+    python benchmarks/b16_protocol.py --smoke    # the same code with the tests' tiny CLIP, in seconds
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import yaml
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_ROOT, imagenet_classnames, machine_line, save_vit_b16_clip  # noqa: E402
+from _common import REPO_ROOT, imagenet_classnames, machine_line, parse_args_with_smoke, save_clip  # noqa: E402
 from step_share import StepShare  # noqa: E402
 
 from cpt_lightning.reproduce.cli import main as reproduce  # noqa: E402
@@ -60,7 +61,8 @@ def write_protocol(work: Path, clip: Path, args: argparse.Namespace) -> Path:
     protocol = {
         "name": "b16_mini",
         "datasets": {"mini": str(work / "mini.yaml")},
-        "methods": {m: [{"model": str(REPO_ROOT / "configs" / "methods" / f"{m}.yaml")}] for m in ("coop", "cpt")},
+        # A method preset is a `--config` file (its `model:` keys and the cluster settings).
+        "methods": {m: [str(REPO_ROOT / "configs" / "methods" / f"{m}.yaml")] for m in ("coop", "cpt")},
         "seeds": [1, 2, 3],
     }
     (work / "protocol.yaml").write_text(yaml.safe_dump(protocol))
@@ -86,8 +88,12 @@ def run_once(protocol: Path, out: Path, cache_dir: Path, cached: bool) -> dict:
             "table": (out / "b16_mini" / "table.csv").read_text()}  # fmt: skip
 
 
+SMOKE = dict(size="small", classes=4, shots=1, train_per_class=1, test_per_class=1, epochs=1, repeats=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=["small", "b16"], default="b16")
     parser.add_argument("--classes", type=int, default=4)
     parser.add_argument("--shots", type=int, default=2)
     parser.add_argument("--train-per-class", type=int, default=4)
@@ -95,11 +101,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parse_args_with_smoke(parser, SMOKE)
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="b16_protocol_"))
     write_miniature(work / "mini", args.classes, args.train_per_class, args.test_per_class)
-    protocol = write_protocol(work, save_vit_b16_clip(work / "clip"), args)
+    protocol = write_protocol(work, save_clip(args.size, work / "clip"), args)
     print(machine_line())
     tables = set()
     for repeat in range(args.repeats):

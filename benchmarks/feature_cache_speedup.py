@@ -9,7 +9,7 @@ fit when it creates its training loader, between `on_fit_start` and
 `on_train_start`; that build time is reported on its own, as is the time the
 later fits take to find and read the file.
 
-    python benchmarks/feature_cache_speedup.py [--classes 10 --shots 16 --batch 32 --repeats 2]
+    python benchmarks/feature_cache_speedup.py [--classes 10 --shots 16 --batch 32 --repeats 2] [--smoke]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 from lightning.pytorch import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import imagenet_classnames, machine_line, save_clip  # noqa: E402
+from _common import imagenet_classnames, machine_line, parse_args_with_smoke, save_clip  # noqa: E402
 
 from cpt_lightning.data.feature_cache import FeatureCacheConfig  # noqa: E402
 from cpt_lightning.data.generated import GeneratedDataModule  # noqa: E402
@@ -34,6 +34,7 @@ from cpt_lightning.models import CPTModule  # noqa: E402
 from cpt_lightning.testing import quiet_trainer  # noqa: E402
 
 TARGET = 5.0
+SMOKE = dict(size="small", classes=4, shots=2, batch=4, repeats=2)
 
 
 class PhaseClock(Callback):
@@ -67,23 +68,29 @@ def one_epoch(module: CPTModule, data: GeneratedDataModule, work_dir: Path, acce
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=["small", "b16"], default="b16")
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--shots", type=int, default=16)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parse_args_with_smoke(parser, SMOKE)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")  # Lightning's num_workers hints are noise here
 
     classnames = imagenet_classnames(args.classes)
-    module = CPTModule(classnames, clip_name_or_path=str(save_clip("b16")))
+    module = CPTModule(classnames, clip_name_or_path=str(save_clip(args.size)))
     work_dir = Path(tempfile.mkdtemp(prefix="feature_cache_speedup_"))
     cache = FeatureCacheConfig(str(work_dir / "features"))
+    image_size = module.clip.config.vision_config.image_size
 
     def data(feature_cache: FeatureCacheConfig | None) -> GeneratedDataModule:
         return GeneratedDataModule(
-            classnames, train_per_class=args.shots, image_size=224, batch_size=args.batch, feature_cache=feature_cache
+            classnames,
+            train_per_class=args.shots,
+            image_size=image_size,
+            batch_size=args.batch,
+            feature_cache=feature_cache,
         )
 
     epochs: dict[str, list[float]] = {"pixels": [], "cached": []}
@@ -100,8 +107,8 @@ def main() -> None:
     ratios = [p / c for p, c in zip(epochs["pixels"], epochs["cached"], strict=True)]
     images = args.classes * args.shots
     print(
-        f"one epoch of CoOp prompt training, ViT-B/16 (random weights), {args.classes} classes x {args.shots} shots "
-        f"= {images} images at 224px, batch {args.batch}, {args.repeats} repeats"
+        f"one epoch of CoOp prompt training, CLIP {args.size} (random weights), {args.classes} classes x {args.shots} "
+        f"shots = {images} images at {image_size}px, batch {args.batch}, {args.repeats} repeats"
     )
     print(machine_line())
     print("| run | epoch (s, median) |")

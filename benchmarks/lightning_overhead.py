@@ -46,7 +46,7 @@ from lightning.pytorch import LightningModule
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SIZES, benchmark_clip, machine_line  # noqa: E402
+from _common import SIZES, benchmark_clip, machine_line, parse_args_with_smoke  # noqa: E402
 from _timing import Stamp, clock, fixed_batch_loader, print_comparison, step_times, timed_fit  # noqa: E402
 
 from cpt_lightning.models import CPTModule  # noqa: E402
@@ -100,6 +100,9 @@ class MinimalCoOp(LightningModule):
         return coop_sgd(self.learner.parameters())
 
 
+SMOKE = dict(size="small", classes=4, batch=4, steps=2, warmup=1, repeats=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=SIZES, default="small")
@@ -110,7 +113,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--breakdown", action="store_true", help="also CPTModule without progress bar / bare")
-    args = parser.parse_args()
+    args = parse_args_with_smoke(parser, SMOKE)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")  # Lightning's num_workers / logging hints are noise here
 

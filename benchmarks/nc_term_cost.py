@@ -30,7 +30,7 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_ROOT, imagenet_classnames, machine_line, save_clip  # noqa: E402
+from _common import REPO_ROOT, imagenet_classnames, machine_line, parse_args_with_smoke, save_clip  # noqa: E402
 from _timing import Stamp, fixed_batch_loader, print_comparison, print_ratio, step_times, timed_fit  # noqa: E402
 
 from cpt_lightning.callbacks import ClusterAssignmentCallback  # noqa: E402
@@ -71,6 +71,9 @@ def loss_seconds(module: CPTModule, batch: int, generator: torch.Generator) -> f
     return time.process_time() - start
 
 
+SMOKE = dict(size="small", classes=20, batch=4, steps=2, warmup=1, repeats=1, shots=2, fit_epochs=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=["small", "b16"], default="small")
@@ -82,7 +85,7 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=16, help="images per class, for the amortisation")
     parser.add_argument("--fit-epochs", type=int, default=10, help="epochs of a fit, for the amortisation")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parse_args_with_smoke(parser, SMOKE)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")  # Lightning's num_workers / logging hints are noise here
 

@@ -7,6 +7,7 @@ cumulative time. Works on checkouts from before `process_cache` existed (set PYT
 
     python benchmarks/profile_protocol.py configs/world/protocol.yaml --dataset sketches \
         --methods zeroshot coop cpt --seeds 1
+    python benchmarks/profile_protocol.py ... --smoke   # the same runs at smoke size, in seconds
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import dataclasses
 import pstats
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +34,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", required=True, help="the first run is also run once to warm up")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
     parser.add_argument("--top", type=int, default=60)
+    parser.add_argument(
+        "--smoke", action="store_true", help="every run at smoke size (cpt_lightning.testing.smoke), in seconds"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     from cpt_lightning.reproduce.protocols import load_protocol
@@ -45,6 +51,12 @@ def main() -> None:
     for method in args.methods:
         selected = protocol.select([args.dataset], [method], args.seeds, [args.setting])
         specs.extend(plan_runs(selected, Path(args.root)))
+    if args.smoke:  # only this checkout's package has the smoke sizes
+        from cpt_lightning.testing.smoke import smoke_overrides_for_runs
+
+        overrides = smoke_overrides_for_runs(specs)
+        specs = [dataclasses.replace(spec, overrides={**spec.overrides, **overrides}) for spec in specs]
+        print(f"--smoke: every run with {overrides} (a check that the code runs, not a measurement)", file=sys.stderr)
     out = Path(tempfile.mkdtemp(prefix="profile_protocol_"))
     with process_cache():
         execute_run(specs[0], out / "warm-up")

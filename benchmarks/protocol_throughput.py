@@ -7,6 +7,7 @@ To compare two checkouts, run this script with each one's `src` on PYTHONPATH, a
 
     python benchmarks/protocol_throughput.py configs/world/protocol.yaml --datasets sketches \
         --settings tau=1 --seeds 1 2 --methods zeroshot coop cpt
+    python benchmarks/protocol_throughput.py ... --smoke   # the same runs at smoke size, in seconds
 """
 
 from __future__ import annotations
@@ -21,11 +22,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def smoke_arguments(protocol: str, root: Path) -> list[str]:
+    """`--override KEY=VALUE` arguments that run every run of the protocol at smoke size."""
+    from cpt_lightning.reproduce.protocols import load_protocol
+    from cpt_lightning.reproduce.runs import plan_runs
+    from cpt_lightning.testing.smoke import smoke_overrides_for_runs
+
+    overrides = smoke_overrides_for_runs(plan_runs(load_protocol(protocol), root))
+    print(f"--smoke: every run with {overrides} (a check that the code runs, not a measurement)", file=sys.stderr)
+    return [word for key, value in overrides.items() for word in ("--override", f"{key}={value}")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("protocol")
     parser.add_argument("--root", default=str(Path(__file__).resolve().parents[1]))
     parser.add_argument("--label", default="", help="a name for this checkout in the output line")
+    parser.add_argument(
+        "--smoke", action="store_true", help="every run at smoke size (cpt_lightning.testing.smoke), in seconds"
+    )
     args, extra = parser.parse_known_args()  # the rest goes to cpt-reproduce
     started_imports = time.perf_counter()
     import torch
@@ -39,6 +54,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="protocol_throughput_") as out:
         argv = [args.protocol, "--out", out, "--root", args.root, "--in-process", *extra]
         argv += ["--override", "trainer.callbacks+=step_share.StepShare"]
+        if args.smoke:  # only this checkout's package has the smoke sizes
+            argv += smoke_arguments(args.protocol, Path(args.root))
         started, started_cpu = time.perf_counter(), time.process_time()
         reproduce(argv)
         wall, cpu = time.perf_counter() - started, time.process_time() - started_cpu

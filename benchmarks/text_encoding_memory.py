@@ -10,7 +10,7 @@ on CUDA `torch.cuda.max_memory_allocated`; on CPU the growth of the process's
 peak resident set (`ru_maxrss`) over the forward+backward, which is what an
 out-of-memory kill would see.
 
-    python benchmarks/text_encoding_memory.py [--classes 1000] [--chunk 100] [--repeats 3]
+    python benchmarks/text_encoding_memory.py [--classes 1000] [--chunk 100] [--repeats 3] [--smoke]
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import imagenet_classnames, save_vit_b16_clip  # noqa: E402
+from _common import imagenet_classnames, parse_args_with_smoke, save_clip  # noqa: E402
+
+SMOKE = dict(size="small", classes=8, chunk=4, repeats=1)
 
 
 def _reset_peak_rss() -> float:
@@ -75,19 +77,20 @@ def run_variant(clip_dir: str, classes: int, chunk: int | None, checkpointed: bo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=["small", "b16"], default="b16")
     parser.add_argument("--classes", type=int, default=1000)
     parser.add_argument("--chunk", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variant", choices=["naive", "bounded"], help=argparse.SUPPRESS)
     parser.add_argument("--clip-dir", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args_with_smoke(parser, SMOKE)
     if args.variant:
         naive = args.variant == "naive"
         run_variant(args.clip_dir, args.classes, None if naive else args.chunk, not naive, args.repeats, args.out)
         return
 
-    clip_dir = save_vit_b16_clip()
+    clip_dir = save_clip(args.size)
     work = Path(tempfile.mkdtemp(prefix="textmem_"))
     results = {}
     for variant in ("naive", "bounded"):
@@ -114,7 +117,9 @@ def main() -> None:
     naive, bounded = results["naive"], results["bounded"]
     grad_diff = (naive["grad"] - bounded["grad"]).abs().max().item()
     grad_scale = naive["grad"].abs().max().item()
-    print(f"text features for {args.classes} classes, ViT-B/16 text tower (random weights), on {naive['device']}")
+    print(
+        f"text features for {args.classes} classes, {args.size} CLIP text tower (random weights), on {naive['device']}"
+    )
     print(f"| variant | peak memory (MiB) | fwd+bwd time (s, median of {args.repeats}) |")
     print("|---|---|---|")
     print(f"| naive (one batch) | {naive['peak_mb']:.0f} | {naive['median_s']:.2f} |")
