@@ -9,13 +9,17 @@ Each command runs in a sandbox copy of the repository layout (configs/ etc. link
 beside it), on the CPU, without W&B credentials, at tiny size: a small random CLIP written by
 `cpt_lightning.testing` for `--model.clip_name_or_path`, a miniature of the data module's layout
 (tests/data/miniatures.py) for its data paths, a tiny checkpoint for `--ckpt_path`, and
-`--trainer.max_steps 1`. `cpt` and `cpt-reproduce` run in-process (a subprocess costs seconds of
-imports each).
+the smoke sizes of `cpt_lightning.testing.smoke` (one training step, one evaluation batch, one image
+per class in a rendered world's pools). `cpt`, `cpt-reproduce` and the Python scripts run in-process (a
+subprocess costs seconds of imports each).
 
 A command that needs what this machine lacks carries a trailing marker, which the docs explain
-(README "Offline set-up"): `# needs: gpu`, `# needs: network`, or `# needs: time` (a full-size
-study or measurement, or one that needs an earlier step's outputs). Marked commands are not run.
-Commands that evidently need a GPU or the network must carry the marker: that is checked too.
+(README "Offline set-up"): `# needs: gpu`, `# needs: network`, or `# needs: time` (long at full size).
+Commands marked gpu or network are not run, and commands that evidently need a GPU or the network must
+carry the marker: that is checked too. A `time` command runs at tiny size, as every other one:
+`cpt-reproduce` lists its whole grid (`--dry-run`: every config resolves), then runs one run of it
+(first dataset, setting and seed, a trained method) at smoke size; a benchmark script runs with its
+`--smoke` flag; whatever a command writes goes under the test's tmp_path, never into the repository.
 """
 
 from __future__ import annotations
@@ -23,25 +27,25 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
-import inspect
 import io
 import json
 import re
 import runpy
 import shlex
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
-from cpt_lightning.presets import resolve_preset
+from cpt_lightning.reproduce.protocols import load_protocol
+from cpt_lightning.reproduce.runs import RESULTS_FILE, plan_runs
+from cpt_lightning.testing.smoke import accepts, data_class_of, smoke_overrides, smoke_overrides_for_runs
 from tests.conftest import REPO_ROOT, shared_path
 from tests.data.miniatures import write_miniature
 
 pytestmark = pytest.mark.slow
-
 
 
 def _console_scripts() -> dict[str, str]:
@@ -55,15 +59,25 @@ SCRIPTS = _console_scripts()
 PROGRAMS = (*SCRIPTS, "python", "make", "pip", "hf", "huggingface-cli", "torchrun", "srun", "jupyter")
 MARKER = re.compile(r"#\s*needs:\s*([a-z, ]+)\s*$")
 KNOWN_NEEDS = {"gpu", "network", "time"}
+NOT_HERE = {"gpu", "network"}  # what this machine lacks: such commands are not run
 # What a command that needs a GPU or the network looks like; such a command must say so.
 EVIDENT_NEEDS = {
     "gpu": re.compile(r"multi_gpu\.yaml|multi_node\.yaml|^(torchrun|srun)\b|accelerator[ =]gpu"),
     "network": re.compile(r"^(pip|make|hf|huggingface-cli|jupyter)\b"),
 }
-TINY_TRAINER = [
-    "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1",
-    "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
-]  # fmt: skip
+# A module that writes its outputs beside its input (which may be in the repository): its output option.
+OUTPUT_OPTION = {"cpt_lightning.tuning.leave_one_out": "--out"}
+# A documented path that stands for another checkout of the project (docs/performance.md's "before"):
+# the sandbox, a checkout of this one, stands in for it.
+OTHER_CHECKOUT = "/tmp/perf_before"
+
+
+def _flags(overrides: dict) -> list[str]:
+    """`{dotted key: value}` as `cpt` flags (`--trainer.max_steps 1`)."""
+    return [word for key, value in overrides.items() for word in (f"--{key}", json.dumps(value))]
+
+
+TINY_TRAINER = _flags(smoke_overrides())
 
 
 @dataclass(frozen=True)
@@ -163,7 +177,7 @@ def sandbox(tmp_path_factory, clip_tokenizer):
     base = tmp_path_factory.mktemp("docs")
     repo = base / "repo"
     repo.mkdir()
-    for name in ("configs", "benchmarks", "notebooks"):
+    for name in ("configs", "benchmarks", "notebooks", "src"):
         (repo / name).symlink_to(REPO_ROOT / name)
     (base / "shared").symlink_to(shared_path())
     clip = save_random_clip(base / "clip", clip_tokenizer, config=tiny_clip_config(clip_tokenizer, num_layers=12))
@@ -203,33 +217,9 @@ def _fill_placeholders(word: str) -> str:
     return word
 
 
-def _data_class(args: list[str], cwd: Path) -> str | None:
-    """The data module class a `cpt` command line configures (the last `--config` / `--data` file that names one)."""
-    found = None
-    for flag, value in zip(args, args[1:], strict=False):
-        if flag == "--data" and re.fullmatch(r"[\w.]+\.[A-Z]\w*", value):  # a class path
-            found = value
-            continue
-        if flag not in ("--config", "--data") or not value.endswith((".yaml", ".yml")) and not value.startswith("cpt:"):
-            continue
-        path = resolve_preset(value) if value.startswith("cpt:") else (cwd / value).resolve()
-        content = yaml.safe_load(path.read_text()) or {}
-        data = content if flag == "--data" else content.get("data")
-        if isinstance(data, str):
-            data = yaml.safe_load((path.parent / data).read_text())
-        if isinstance(data, dict) and "class_path" in data:
-            found = data["class_path"]
-    return found
-
-
-def _accepts(class_path: str, argument: str) -> bool:
-    module, name = class_path.rsplit(".", 1)
-    return argument in inspect.signature(getattr(importlib.import_module(module), name).__init__).parameters
-
-
 def _cpt_args(args: list[str], sandbox: dict, cwd: Path) -> list[str]:
     """The command's arguments with tiny substitutes for its CLIP, data paths and checkpoint."""
-    data_class = _data_class(args, cwd)
+    data_class = data_class_of(args, cwd)
     out, skip = [], False
     for flag, value in zip(args, [*args[1:], None], strict=True):
         if skip:
@@ -251,9 +241,9 @@ def _cpt_args(args: list[str], sandbox: dict, cwd: Path) -> list[str]:
         if name not in sandbox["miniatures"]:  # written once, shared by the commands that read it
             sandbox["miniatures"][name] = write_miniature(name, sandbox["base"] / "data" / name)
         out += sandbox["miniatures"][name]
-    if data_class is not None and _accepts(data_class, "num_workers"):
+    if data_class is not None and accepts(data_class, "num_workers"):
         out += ["--data.init_args.num_workers", "0"]
-    return [*out, "--model.clip_name_or_path", sandbox["clip"], *TINY_TRAINER]
+    return [*out, "--model.clip_name_or_path", sandbox["clip"], *_flags(smoke_overrides(data_class))]
 
 
 def _run_python(args: list[str]) -> int:
@@ -298,6 +288,58 @@ def _run_console_script(entry: str, program: str, args: list[str]) -> int:
         sys.argv = argv
 
 
+def _with_option(args: list[str], option: str, value: str) -> list[str]:
+    """`args` with `option`'s value replaced by `value` (added when absent)."""
+    out, skip = [], False
+    for word in args:
+        if skip:
+            skip = False
+        elif word == option:
+            skip = True
+        elif not word.startswith(option + "="):
+            out.append(word)
+    return [*out, option, value]
+
+
+def _run_reproduce(reproduce_main, args: list[str], out: Path) -> int:
+    """`cpt-reproduce ARGS` with `--out` under the test's folder. A command that would run its protocol lists the
+    whole grid with `--dry-run` (every config resolves), then runs one run of it at smoke size (the first dataset,
+    setting and seed of its selection, its first trained method), which must write its results."""
+    from cpt_lightning.reproduce.cli import build_parser
+
+    parsed = build_parser().parse_args(args)
+    args = _with_option(args, "--out", str(out))
+    if parsed.dry_run or parsed.table_only or parsed.slurm is not None:
+        return _exit_code(lambda: reproduce_main(args))
+    listed = _exit_code(lambda: reproduce_main([*args, "--dry-run"]))
+    if listed != 0:
+        return listed
+    protocol = load_protocol(parsed.protocol).select(parsed.datasets, parsed.methods, parsed.seeds, parsed.settings)
+    trained = [name for name, method in protocol.methods.items() if method.fit] or list(protocol.methods)
+    one = {"--datasets": next(iter(protocol.datasets)), "--methods": trained[0],
+           "--settings": next(iter(protocol.settings)), "--seeds": str(protocol.seeds[0])}  # fmt: skip
+    for option, value in one.items():
+        args = _with_option(args, option, value)
+    chosen = protocol.select([one["--datasets"]], [one["--methods"]], [protocol.seeds[0]], [one["--settings"]])
+    for key, value in smoke_overrides_for_runs(plan_runs(chosen, parsed.root)).items():
+        args += ["--override", f"{key}={json.dumps(value)}"]
+    code = _exit_code(lambda: reproduce_main(args))
+    if code == 0:
+        written = list(out.rglob(RESULTS_FILE))
+        assert len(written) == 1, f"cpt-reproduce {' '.join(args)} exited 0 but wrote {written}, not one run's results"
+    return code
+
+
+def _python_args(args: list[str], tmp_path: Path) -> list[str]:
+    """`python ARGS` at tiny size: a benchmark script with `--smoke`, a module's outputs under tmp_path."""
+    if args[0].startswith("benchmarks/") and "--smoke" not in args:
+        return [*args, "--smoke"]
+    if args[0] == "-m" and args[1] in OUTPUT_OPTION:
+        (tmp_path / "out").mkdir()
+        return _with_option(args, OUTPUT_OPTION[args[1]], str(tmp_path / "out"))
+    return args
+
+
 def _run_cpt(cpt_main, args: list[str]) -> int:
     cpt_main(args)  # `cpt`'s console entry: returns None, or raises SystemExit with its status
     return 0
@@ -311,21 +353,33 @@ def _exit_code(call) -> int:
     return 0 if code in (0, None) else int(code) if isinstance(code, int) else 1
 
 
+# A command identical to an earlier one once its paths are substituted (a config's header repeats the
+# README's command with another data root) runs once: key -> (the command that ran, its exit status).
+_EXIT_CODES: dict[tuple[str, ...], tuple[Command, int]] = {}
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=str)
 def test_a_documented_command_runs(command, sandbox, monkeypatch, tmp_path):
     from cpt_lightning.cli import console_main as cpt_main
     from cpt_lightning.reproduce.cli import main as reproduce_main
 
+    if command.needs & NOT_HERE:
+        pytest.skip(f"needs {', '.join(sorted(command.needs & NOT_HERE))}")
     words = [_fill_placeholders(word) for word in _join_placeholders(shlex.split(command.text, comments=True))]
+    words = [word.replace(OTHER_CHECKOUT, str(sandbox["repo"])) for word in words]
     for key in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_BASE_URL"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # no `wandb login`
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    (tmp_path / "tmp").mkdir()  # the scripts' temporary folders: the test's, not the shared /tmp
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    environment = []
     while words and "=" in words[0] and words[0].split("=", 1)[0].isupper():
-        key, value = words.pop(0).split("=", 1)
-        monkeypatch.setenv(key, value)
+        environment.append(words.pop(0))
+        monkeypatch.setenv(*environment[-1].split("=", 1))
     work = sandbox["repo"]
     monkeypatch.chdir(work)
     _load_clip_once(monkeypatch, sandbox)
@@ -334,18 +388,24 @@ def test_a_documented_command_runs(command, sandbox, monkeypatch, tmp_path):
         program, args = "cpt-reproduce", args[2:]
     if program == "python" and args[:2] == ["-m", "cpt_lightning.cli"]:
         program, args = "cpt", args[2:]
-
-    if command.needs:
-        pytest.skip(f"needs {', '.join(sorted(command.needs))}")
     if program == "cpt":
-        code = _exit_code(lambda: _run_cpt(cpt_main, _cpt_args(args, sandbox, work)))
+        args = _cpt_args(args, sandbox, work)
+    key = (*environment, program, *args)
+    if key in _EXIT_CODES:
+        ran, code = _EXIT_CODES[key]
+        assert code == 0, f"{command} exited with {code} (it is {ran} once its paths are substituted)"
+        return
+
+    if program == "cpt":
+        code = _exit_code(lambda: _run_cpt(cpt_main, args))
     elif program == "cpt-reproduce":
-        code = _exit_code(lambda: reproduce_main(args))
+        code = _run_reproduce(reproduce_main, args, tmp_path / "runs")
     elif program == "python":
         with contextlib.redirect_stdout(io.StringIO()):
-            code = _run_python(args)
+            code = _run_python(_python_args(args, tmp_path))
     elif program in SCRIPTS:
         code = _run_console_script(SCRIPTS[program], program, args)
     else:
         pytest.fail(f"{command}: no way to run `{program}` here; if it needs a GPU or the network, mark it")
+    _EXIT_CODES[key] = (command, code)
     assert code == 0, f"{command} exited with {code}"
