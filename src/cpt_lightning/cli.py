@@ -9,7 +9,7 @@ from typing import Any
 from jsonargparse import Namespace
 from lightning.pytorch import Callback, LightningDataModule, Trainer
 from lightning.pytorch.accelerators import CPUAccelerator
-from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, _InstantiatorFn
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -18,6 +18,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from cpt_lightning.callbacks.cluster_assignment import ClusterAssignmentCallback
 from cpt_lightning.callbacks.prediction_writer import PredictionWriter
+from cpt_lightning.callbacks.progress_bar import StepProgressBar
 from cpt_lightning.callbacks.results_summary import ResultsSummary
 from cpt_lightning.callbacks.share_prompt import SharePrompt
 from cpt_lightning.callbacks.wandb_dashboard import WandbDashboard
@@ -36,9 +37,9 @@ from cpt_lightning.plugins import AtomicCheckpointIO
 PROGRESS_BAR_REFRESH_RATE = 10
 
 
-def default_progress_bar() -> TQDMProgressBar:
+def default_progress_bar() -> StepProgressBar:
     """The progress bar `cpt` adds when the trainer configures none (and does not disable it)."""
-    return TQDMProgressBar(refresh_rate=PROGRESS_BAR_REFRESH_RATE)
+    return StepProgressBar(refresh_rate=PROGRESS_BAR_REFRESH_RATE)
 
 
 def _as_list(callbacks: Callback | list[Callback] | None) -> list[Callback]:
