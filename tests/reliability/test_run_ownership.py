@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -57,4 +60,25 @@ def test_a_second_fit_into_a_directory_in_use_stops_at_its_start(tiny_clip_dir, 
     # Once that run has ended, the directory is free again and is released after the fit.
     _fit(config)
     assert (root / "checkpoints" / "last.ckpt").is_file()
-    assert not (root / "checkpoints" / ".cpt-run.lock").exists()
+    assert not (root / "checkpoints.cpt-run.lock").exists()
+    assert sorted(path.name for path in (root / "checkpoints").iterdir()) == ["last.ckpt"]  # nothing of the lock
+
+
+@pytest.mark.parametrize("dirpath", ["given", "derived"])
+def test_a_fresh_fit_does_not_warn_that_its_checkpoint_directory_is_not_empty(tiny_clip_dir, tmp_path, dirpath):
+    # The lock is taken in `setup` (a given `dirpath`) or at fit start (one Lightning derives), and
+    # Lightning looks at the directory in between; a fresh run's directory holds nothing of its own yet.
+    root = tmp_path / "fresh"
+    config = run_config(tiny_clip_dir, root)
+    checkpoint = config["trainer"]["callbacks"][0]["init_args"]
+    checkpoint["save_top_k"] = 1  # Lightning checks the directory only for a callback that keeps checkpoints
+    if dirpath == "derived":
+        del checkpoint["dirpath"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = _fit(write_config(tmp_path / "run.yaml", config))
+    assert Path(fit.trainer.checkpoint_callback.dirpath) == root / "checkpoints"
+    assert [str(w.message) for w in caught if "exists and is not empty" in str(w.message)] == []
+    # A second fit into that directory is warned about, as Lightning means it to be.
+    with pytest.warns(UserWarning, match="exists and is not empty"):
+        _fit(write_config(tmp_path / "run.yaml", config))

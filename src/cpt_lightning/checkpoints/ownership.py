@@ -6,9 +6,10 @@ and evaluation batch sizes; the trainer section is left out so that a resumed fi
 or on other devices. `--ckpt_path last` resumes only a checkpoint with this run's identity; an
 explicit checkpoint path is the user's choice and is loaded as given.
 
-While a fit runs, global rank 0 holds `.cpt-run.lock` (run, host, pid) in every
+While a fit runs, global rank 0 holds `<directory>.cpt-run.lock` (run, host, pid) beside every
 `ModelCheckpoint` directory; a second fit into the same directory stops at its start instead
-of racing for `last.ckpt`. A directory given as `dirpath` is locked in `setup`, before anything
+of racing for `last.ckpt`. The lock lies beside the directory, not in it: Lightning warns about a
+checkpoint directory that is not empty, and a fresh fit's own lock must not set that off. A directory given as `dirpath` is locked in `setup`, before anything
 (the CLI's config.yaml) is written; one that Lightning derives from the logger is known, and
 locked, only at fit start. A lock whose process is gone (a killed job, on the same host) is
 taken over with a warning; one held from another host is only released by its run or by hand.
@@ -32,7 +33,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 
 RUN_KEY = "cpt_run"
-LOCK_NAME = ".cpt-run.lock"
+LOCK_SUFFIX = ".cpt-run.lock"
 # Keys that do not change what a run trains: where files live and how fast they are read.
 NOT_IDENTITY = {
     "model": ("clip_name_or_path",),
@@ -92,10 +93,12 @@ def _process_alive(pid: int) -> bool:
 
 
 class RunLock:
-    """`.cpt-run.lock` in one checkpoint directory, created atomically (`O_EXCL`) and removed on release."""
+    """`<directory>.cpt-run.lock` beside one checkpoint directory, created atomically (`O_EXCL`) and removed on
+    release."""
 
     def __init__(self, directory: str | Path, identity: RunIdentity) -> None:
-        self.path = Path(directory) / LOCK_NAME
+        self.directory = Path(directory).resolve()
+        self.path = self.directory.with_name(self.directory.name + LOCK_SUFFIX)
         self.identity = identity
         self.held = False
 
@@ -123,7 +126,7 @@ class RunLock:
                     self.path.unlink(missing_ok=True)
                     continue
                 raise RunLockError(
-                    f"Checkpoint directory {self.path.parent} is in use by {describe_recorded(holder)}, pid "
+                    f"Checkpoint directory {self.directory} is in use by {describe_recorded(holder)}, pid "
                     f"{holder.get('pid')} on {holder.get('host')}. Two fits writing into one directory would "
                     "overwrite each other's last.ckpt. Give this run its own `trainer.default_root_dir` (or "
                     "ModelCheckpoint `dirpath`), or wait for that run to end. If it is no longer running, "
@@ -180,10 +183,10 @@ class RunOwnership(pl.Callback):
         problem = None
         if trainer.is_global_zero:
             directories = {cb.dirpath for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)}
-            held = {lock.path.parent for lock in self._locks}
+            held = {lock.directory for lock in self._locks}
             try:
                 for directory in sorted(d for d in directories if d and "://" not in str(d)):
-                    if Path(directory) in held:
+                    if Path(directory).resolve() in held:
                         continue
                     lock = RunLock(directory, self.identity)
                     lock.acquire()

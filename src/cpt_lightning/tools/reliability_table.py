@@ -36,8 +36,8 @@ which writes nothing).
 - **A run owns its checkpoints.** Every checkpoint records its run: a hash of the `model` and `data`
   configs and `seed_everything` (paths, worker counts and the trainer section left out, so a moved
   dataset or a longer resumed fit is the same run). `--ckpt_path last` resumes only a checkpoint of
-  the same run; an explicit path is loaded as given. While a fit runs, `.cpt-run.lock` (run, host,
-  pid) in each checkpoint directory stops a second fit into it at its start; a lock left by a killed
+  the same run; an explicit path is loaded as given. While a fit runs, `<directory>.cpt-run.lock` (run,
+  host, pid) beside each checkpoint directory stops a second fit into it at its start; a lock left by a killed
   job on the same host is taken over (`src/cpt_lightning/checkpoints/ownership.py`).
 - **Data are checked before the CLIP loads.** Every file a split, a subset cache or a class folder
   lists is stat-ed when the data module is built, on every rank; `cpt fit --verify_images true`
