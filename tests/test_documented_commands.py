@@ -19,7 +19,8 @@ Commands marked gpu or network are not run, and commands that evidently need a G
 carry the marker: that is checked too. A `time` command runs at tiny size, as every other one:
 `cpt-reproduce` lists its whole grid (`--dry-run`: every config resolves), then runs one run of it
 (first dataset, setting and seed, a trained method) at smoke size; a benchmark script runs with its
-`--smoke` flag; whatever a command writes goes under the test's tmp_path, never into the repository.
+`--smoke` flag; `cpt-tune` runs one trial per method at smoke size; whatever a command writes goes under
+the test's tmp_path, never into the repository.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ import pytest
 
 from cpt_lightning.reproduce.protocols import load_protocol
 from cpt_lightning.reproduce.runs import RESULTS_FILE, plan_runs
-from cpt_lightning.testing.smoke import accepts, data_class_of, smoke_overrides, smoke_overrides_for_runs
+from cpt_lightning.testing.smoke import (
+    SMOKE_VALIDATED_FIT,
+    accepts,
+    data_class_of,
+    smoke_overrides,
+    smoke_overrides_for_runs,
+)
 from tests.conftest import REPO_ROOT, shared_path
 from tests.data.miniatures import write_miniature
 
@@ -330,6 +337,25 @@ def _run_reproduce(reproduce_main, args: list[str], out: Path) -> int:
     return code
 
 
+def _run_tune(tune_main, args: list[str], out: Path) -> int:
+    """`cpt-tune ARGS` with one trial per method, every fit at smoke size and `--out` under the test's folder (a
+    tuned preset's header names the repository's `configs/tuned/...`); each method's preset must be written."""
+    from cpt_lightning.tuning.cli import build_parser
+    from cpt_lightning.tuning.search_space import load_search_space
+
+    parsed = build_parser().parse_args(args)
+    args = _with_option(_with_option(args, "--out", str(out)), "--trials", "1")
+    data_classes = [data_class_of(["--config", path], Path.cwd()) for path in parsed.run_config]
+    for key, value in (smoke_overrides(*data_classes) | SMOKE_VALIDATED_FIT).items():
+        args += ["--override", f"{key}={json.dumps(value)}"]
+    code = _exit_code(lambda: tune_main(args))
+    if code == 0:
+        for space in parsed.space:
+            method = load_search_space(space).method
+            assert (out / f"{method}.yaml").is_file(), f"cpt-tune {' '.join(args)} exited 0 without {method}.yaml"
+    return code
+
+
 def _python_args(args: list[str], tmp_path: Path) -> list[str]:
     """`python ARGS` at tiny size: a benchmark script with `--smoke`, a module's outputs under tmp_path."""
     if args[0].startswith("benchmarks/") and "--smoke" not in args:
@@ -362,6 +388,7 @@ _EXIT_CODES: dict[tuple[str, ...], tuple[Command, int]] = {}
 def test_a_documented_command_runs(command, sandbox, monkeypatch, tmp_path):
     from cpt_lightning.cli import console_main as cpt_main
     from cpt_lightning.reproduce.cli import main as reproduce_main
+    from cpt_lightning.tuning.cli import main as tune_main
 
     if command.needs & NOT_HERE:
         pytest.skip(f"needs {', '.join(sorted(command.needs & NOT_HERE))}")
@@ -400,6 +427,8 @@ def test_a_documented_command_runs(command, sandbox, monkeypatch, tmp_path):
         code = _exit_code(lambda: _run_cpt(cpt_main, args))
     elif program == "cpt-reproduce":
         code = _run_reproduce(reproduce_main, args, tmp_path / "runs")
+    elif program == "cpt-tune":
+        code = _run_tune(tune_main, args, tmp_path / "tuned")
     elif program == "python":
         with contextlib.redirect_stdout(io.StringIO()):
             code = _run_python(_python_args(args, tmp_path))

@@ -25,6 +25,9 @@ SMOKE_TRAINER: dict[str, Any] = {
     "trainer.num_sanity_val_steps": 0,
     "trainer.enable_progress_bar": False,
 }
+# A smoke fit whose validation score is its result (a `cpt-tune` trial) runs one whole epoch instead: a fit
+# stopped by `max_steps` mid-epoch never validates. With the smoke pools an epoch is a few steps.
+SMOKE_VALIDATED_FIT: dict[str, Any] = {"trainer.max_steps": -1, "trainer.max_epochs": 1}
 # Pool sizes of a data module that renders its images; `shots` must fit the training pool.
 SMOKE_POOLS: dict[str, Any] = {"train_pool_per_class": 1, "val_pool_per_class": 1, "test_per_class": 1, "shots": 1}
 
