@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -46,11 +44,18 @@ def _config(tiny_clip_dir: Path, root: Path) -> dict:
     }
 
 
-def test_fit_then_test_from_last_checkpoint(tiny_clip_dir, tmp_path):
-    config_file = tmp_path / "run.yaml"
-    config_file.write_text(yaml.safe_dump(_config(tiny_clip_dir, tmp_path / "run")))
-    fit = main(["fit", "--config", str(config_file)])
-    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+@pytest.fixture(scope="module")
+def fitted(tiny_clip_dir, tmp_path_factory):
+    """One 2-epoch fit of the tiny CLIP, shared by the tests that read it: its config file and its CLI."""
+    root = tmp_path_factory.mktemp("fitted")
+    config_file = root / "run.yaml"
+    config_file.write_text(yaml.safe_dump(_config(tiny_clip_dir, root / "run")))
+    return config_file, main(["fit", "--config", str(config_file)])
+
+
+def test_fit_then_test_from_last_checkpoint(fitted):
+    config_file, fit = fitted
+    last = config_file.parent / "run" / "checkpoints" / "last.ckpt"
     assert last.is_file()
     assert fit.trainer.state.finished
 
@@ -59,24 +64,18 @@ def test_fit_then_test_from_last_checkpoint(tiny_clip_dir, tmp_path):
     assert 0.0 <= tested.trainer.callback_metrics["test/acc"].item() <= 1.0
 
 
-def test_print_config_fed_back_reproduces_the_run(tiny_clip_dir, tmp_path):
-    config_file = tmp_path / "run.yaml"
-    config_file.write_text(yaml.safe_dump(_config(tiny_clip_dir, tmp_path / "first")))
-    printed = subprocess.run(
-        [sys.executable, "-m", "cpt_lightning.cli", "fit", "--config", str(config_file), "--print_config"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])},
-    ).stdout
-    dumped = yaml.safe_load(printed)
+def test_print_config_fed_back_reproduces_the_run(fitted, tiny_clip_dir, tmp_path, capsys):
+    config_file, first = fitted
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as printed_and_exited:  # `--print_config` prints the config and exits
+        main(["fit", "--config", str(config_file), "--print_config"])
+    assert printed_and_exited.value.code in (None, 0)
+    dumped = yaml.safe_load(capsys.readouterr().out)
     assert dumped["model"]["optimizer"]["init_args"]["lr"] == 0.05
     dumped["trainer"]["default_root_dir"] = str(tmp_path / "second")
     replay_file = tmp_path / "printed.yaml"
     replay_file.write_text(yaml.safe_dump(dumped))
 
-    first = main(["fit", "--config", str(config_file)])
     second = main(["fit", "--config", str(replay_file)])
     assert torch.equal(first.model.prompt_learner.ctx, second.model.prompt_learner.ctx)
     assert not torch.equal(first.model.prompt_learner.ctx, _initial_context(tiny_clip_dir))

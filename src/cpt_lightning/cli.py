@@ -145,6 +145,7 @@ class CPTLightningCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)
         self.run_identity = RunIdentity.from_config(config.as_dict(), linked=frozenset(DATA_LINKS))
+        self.run_identity_before_renames = RunIdentity.before_renames(config.as_dict(), linked=frozenset(DATA_LINKS))
         self.resumes_last = self.subcommand == "fit" and config.get("ckpt_path") == "last"
         decode = bool(config.get("verify_images"))
         lightning_instantiator = _InstantiatorFn(cli=self, key="data")
@@ -177,7 +178,8 @@ class CPTLightningCLI(LightningCLI):
             callbacks.append(default_progress_bar())
         if not any(isinstance(c, ResultsSummary) for c in callbacks):
             callbacks.append(ResultsSummary())
-        kwargs["callbacks"] = [*callbacks, RunOwnership(self.run_identity, resumes_last=self.resumes_last)]
+        ownership = RunOwnership(self.run_identity, self.resumes_last, self.run_identity_before_renames)
+        kwargs["callbacks"] = [*callbacks, ownership]
         # A precision plugin the user configured is their precision choice: Lightning refuses both.
         plugin_sets_precision = any(isinstance(plugin, Precision) for plugin in _as_list(config.get("plugins")))
         if config.get("precision") is None and not plugin_sets_precision:

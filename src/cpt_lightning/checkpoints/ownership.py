@@ -3,7 +3,8 @@
 The identity is a hash of what decides what is trained -- the `model` and `data` configs and
 `seed_everything` -- leaving out paths (a moved CLIP or dataset is the same run), worker counts
 and evaluation batch sizes; the trainer section is left out so that a resumed fit may run longer
-or on other devices. `--ckpt_path last` resumes only a checkpoint with this run's identity; an
+or on other devices. `--ckpt_path last` resumes only a checkpoint with this run's identity (or
+the identity the same config had before an option was renamed, `checkpoints/migration.py`); an
 explicit checkpoint path is the user's choice and is loaded as given.
 
 While a fit runs, global rank 0 holds `<directory>.cpt-run.lock` (run, host, pid) beside every
@@ -30,7 +31,9 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from cpt_lightning.checkpoints.migration import with_old_names
 
 RUN_KEY = "cpt_run"
 LOCK_SUFFIX = ".cpt-run.lock"
@@ -71,6 +74,12 @@ class RunIdentity:
         digest = hashlib.sha256(json.dumps(defining, sort_keys=True, default=str).encode()).hexdigest()[:12]
         data_seed = (data.get("init_args") or {}).get("seed") if isinstance(data.get("init_args"), dict) else None
         return cls(run=digest, seed=seed if isinstance(seed, int) else None, data_seed=data_seed)
+
+    @classmethod
+    def before_renames(cls, config: dict[str, Any], linked: Collection[str] = ()) -> RunIdentity | None:
+        """The identity the same run config had before options were renamed (None if no rename applies)."""
+        old_model = with_old_names(config.get("model") or {})
+        return None if old_model is None else cls.from_config({**config, "model": old_model}, linked)
 
     def describe(self) -> str:
         return f"run {self.run} (seed_everything={self.seed}, data seed={self.data_seed})"
@@ -149,11 +158,16 @@ class RunOwnership(pl.Callback):
     Args:
         identity: this run's identity (`RunIdentity.from_config` of the parsed config).
         resumes_last: the fit was asked to resume from `last` (only then must the checkpoint be this run's).
+        identity_before_renames: the identity its config had before options were renamed
+            (`RunIdentity.before_renames`), which checkpoints written then record.
     """
 
-    def __init__(self, identity: RunIdentity, resumes_last: bool = False) -> None:
+    def __init__(
+        self, identity: RunIdentity, resumes_last: bool = False, identity_before_renames: RunIdentity | None = None
+    ) -> None:
         self.identity = identity
         self.resumes_last = resumes_last
+        self.identity_before_renames = identity_before_renames
         self._locks: list[RunLock] = []
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
@@ -164,6 +178,13 @@ class RunOwnership(pl.Callback):
             return
         recorded = checkpoint.get(RUN_KEY)
         if isinstance(recorded, dict) and recorded.get("run") == self.identity.run:
+            return
+        earlier = self.identity_before_renames
+        if isinstance(recorded, dict) and earlier is not None and recorded.get("run") == earlier.run:
+            rank_zero_info(
+                f"--ckpt_path last picked {trainer.ckpt_path}, written by this run before options were renamed "
+                f"(recorded as {earlier.describe()}); resuming it as {self.identity.describe()}."
+            )
             return
         raise RunMismatchError(
             f"--ckpt_path last picked {trainer.ckpt_path}, which belongs to {describe_recorded(recorded)}; this "

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from cpt_lightning.checkpoints.migration import migrate_checkpoint
+
 # What torch.load raises on an empty, truncated or foreign file (zip reader, legacy unpickler, storage reads).
 UNREADABLE = (EOFError, OSError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError)
 
@@ -30,7 +32,10 @@ def unreadable_checkpoint_message(path: str | Path, error: BaseException) -> str
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """`torch.load(path)` on the CPU (tensors and plain containers only), with errors that name the file."""
+    """`torch.load(path)` on the CPU (tensors and plain containers only), with errors that name the file.
+
+    Hyper-parameters saved under an option's old name are read under its new one (`checkpoints/migration.py`).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -46,4 +51,4 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"Checkpoint {path} holds a {type(checkpoint).__name__}, not a Lightning checkpoint (a dict with "
             "`state_dict`). Pass --ckpt_path a .ckpt file written by `cpt fit`."
         )
-    return checkpoint
+    return migrate_checkpoint(checkpoint, str(path))

@@ -8,9 +8,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from cpt_lightning.data.few_shot_datamodule import resolve_image_settings
 from cpt_lightning.data.image_dataset import LabelledImageDataset
 from cpt_lightning.data.layout import DatasetLayoutError, is_image_file
+from cpt_lightning.data.model_interface import resolve_image_settings
 from cpt_lightning.data.transforms import EvalTransform
 from cpt_lightning.data.unpadded_sampler import eval_sampler
 from cpt_lightning.image_settings import ImageSettings

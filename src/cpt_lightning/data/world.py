@@ -10,8 +10,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from PIL import Image
 
-from cpt_lightning.data.few_shot_datamodule import SampledDataModule
 from cpt_lightning.data.model_interface import resolve_image_settings
+from cpt_lightning.data.sampled_datamodule import SampledDataModule
 from cpt_lightning.data.sampling import Subsample
 from cpt_lightning.data.subset_plan import RawSplits
 from cpt_lightning.data.transforms import TrainTransform

@@ -1,8 +1,9 @@
 """CPTModule: a frozen CLIP, a host prompt learner and a pluggable loss collection, as a LightningModule.
 
-Longer than the package's 300-line guide on purpose: it is the one LightningModule, and its hooks
-(fit, evaluation, predict, checkpoints) read as one contract. What the hooks compute lives
-elsewhere: losses/, metrics/evaluation.py, models/prompt_checkpoint.py, models/data_interface.py.
+This file holds the module's state, features, cluster-invariant space and training step; its
+evaluation and predict hooks are `models/evaluation_hooks.py`, its checkpoint hooks
+`models/checkpoint_hooks.py` (mixins it inherits). What the hooks compute lives elsewhere:
+losses/, metrics/evaluation.py, models/prompt_checkpoint.py, models/data_interface.py.
 """
 
 from __future__ import annotations
@@ -10,29 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import torch
-from lightning.fabric.utilities.cloud_io import _load as pl_load
-from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics.classification import MulticlassAccuracy
 
 from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.losses import CrossEntropyTerm, LossCollection, LossInputs, LossTerm
-from cpt_lightning.metrics.evaluation import (
-    EvalResults,
-    compute_eval_results,
-    eval_metric_collection,
-    groups_for_set,
-    update_eval_metrics,
-)
-from cpt_lightning.metrics.geometry import GeometryMetrics
+from cpt_lightning.metrics.evaluation import EvalResults
 from cpt_lightning.metrics.keys import ALL_SET
+from cpt_lightning.models.checkpoint_hooks import CheckpointHooks
 from cpt_lightning.models.coop_prompt_learner import CoOpPromptLearner
-from cpt_lightning.models.data_interface import evaluation_sets
+from cpt_lightning.models.evaluation_hooks import EvaluationHooks
 from cpt_lightning.models.factory_spec import resolve_factory
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures, precomputed_image_features
-from cpt_lightning.models.prompt_checkpoint import check_trained_parameters, drop_other_classes_state, strip_to_prompts
 from cpt_lightning.models.prompt_learner import PromptLearner
 from cpt_lightning.models.step_logging import logs_this_step
 from cpt_lightning.optim import WarmupCosineLR, coop_sgd
@@ -43,7 +35,7 @@ PromptLearnerFactory = Callable[[FrozenClip, list[str]], PromptLearner]
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
 
 
-class CPTModule(LightningModule):
+class CPTModule(EvaluationHooks, CheckpointHooks):
     """Prompt tuning of a frozen CLIP with a configurable objective.
 
     logits = logit_scale * normalize(image features) @ normalize(prompted text features).T.
@@ -269,79 +261,13 @@ class CPTModule(LightningModule):
         self.train_accuracy.reset()
 
     # ---------------------------------------------------------------- evaluation
-    @property
-    def eval_sets(self) -> dict[str, list[str]]:
-        """Evaluation set name -> its class names (the data module's `eval_classnames`, set in `setup`)."""
-        return dict(self._eval_sets)
-
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.prompt_learner is None:
             raise RuntimeError(
                 "This CPTModule has no prompt learner (zero-shot CLIP) and so nothing to train. "
                 "Use `cpt test` / `cpt validate` for zero-shot evaluation, or configure `model.prompt_learner`."
             )
-        self._eval_sets = evaluation_sets(self.trainer.datamodule if self._trainer else None, self.classnames)
-        for name, names in self._eval_sets.items():
-            if name not in self.eval_metrics:
-                groups = groups_for_set(names, self.classnames, self.class_groups)
-                self.eval_metrics[name] = eval_metric_collection(len(names), groups)
-        set_sizes = {name: len(names) for name, names in self._eval_sets.items()}
-        self.geometry = GeometryMetrics(set_sizes, self.clip.config.projection_dim)
-
-    def _prepare_eval_text_features(self) -> None:
-        # Prompts are fixed during evaluation: encode each set's classes once, not per batch.
-        with torch.no_grad():
-            self._eval_text_features = {
-                name: self.prompted_text_features(names) for name, names in self._eval_sets.items()
-            }
-
-    def on_validation_epoch_start(self) -> None:
-        self._prepare_eval_text_features()
-
-    def on_test_epoch_start(self) -> None:
-        self._prepare_eval_text_features()
-
-    def _eval_step(self, batch, dataloader_idx: int) -> torch.Tensor:
-        """Score one batch; returns its image features (for callbacks such as `ResultsSummary`)."""
-        pixel_values, labels = batch
-        set_name = list(self._eval_sets)[dataloader_idx]
-        image_features = self.encode_images(pixel_values)
-        logits = self.logits(image_features, self._eval_text_features[set_name])
-        self.geometry.update_images(set_name, image_features, labels)
-        update_eval_metrics(self.eval_metrics[set_name], logits, labels)
-        return image_features
-
-    def _log_eval_epoch(self, stage: str) -> None:
-        # Metric states are already summed over ranks inside compute: no second reduction.
-        self.eval_results[stage] = compute_eval_results(stage, self.eval_metrics, self._eval_sets)
-        for key, value in self.eval_results[stage].scalars.items():
-            self.log(key, value, sync_dist=False)
-        # Neural-collapse geometry: NC1 of this epoch's image features, shape of the training prototypes.
-        with torch.no_grad():
-            geometry = self.geometry.compute(self.prompted_text_features(), self.cluster_ids)
-        for name, value in geometry.items():
-            self.log(f"{stage}/{name}", value, sync_dist=False)
-
-    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        return self._eval_step(batch, dataloader_idx)
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_eval_epoch("val")
-
-    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        return self._eval_step(batch, dataloader_idx)
-
-    def on_test_epoch_end(self) -> None:
-        self._log_eval_epoch("test")
-
-    def on_predict_epoch_start(self) -> None:
-        self._prepare_eval_text_features()
-
-    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
-        """Logits `[B, K]` over the classes of the loader's evaluation set, exactly as `test_step` scores them."""
-        pixel_values = batch[0] if isinstance(batch, list | tuple) else batch
-        set_name = list(self._eval_sets)[dataloader_idx]
-        return {"logits": self.logits(self.encode_images(pixel_values), self._eval_text_features[set_name])}
+        self._configure_evaluation()  # the evaluation hooks: models/evaluation_hooks.py
 
     # ------------------------------------------------------------- optimisation
     def configure_optimizers(self):
@@ -353,42 +279,6 @@ class CPTModule(LightningModule):
         if isinstance(scheduler, WarmupCosineLR) and scheduler.max_epochs is None:
             scheduler.max_epochs = self.trainer.max_epochs
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-
-    # -------------------------------------------------------------- checkpoints
-    @classmethod
-    def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict=None, **kwargs):
-        """Lightning's `load_from_checkpoint`, also for other class names (cross-dataset transfer).
-
-        With `classnames=other`, the saved head / medium / tail groups (which describe the saved
-        run's classes) are not reused: give `class_groups=` for the new classes (e.g. the target data
-        module's), or get none. The cluster assignment and the loss terms' per-class state are
-        rebuilt for the new classes (see `on_load_checkpoint`).
-        """
-        if "classnames" in kwargs and "class_groups" not in kwargs:
-            saved = pl_load(checkpoint_path, map_location="cpu", weights_only=False)
-            if list(kwargs["classnames"]) != saved.get("cpt_classnames"):
-                kwargs["class_groups"] = None
-        return super().load_from_checkpoint(
-            checkpoint_path, map_location=map_location, hparams_file=hparams_file, strict=strict, **kwargs
-        )
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        strip_to_prompts(checkpoint, self.classnames)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint["state_dict"]
-        check_trained_parameters(self, state)
-        same_classes = drop_other_classes_state(state, checkpoint.get("cpt_classnames"), self.classnames)
-        if same_classes and "cluster_ids" in state:
-            self.cluster_ids = torch.empty_like(state["cluster_ids"]).to(self.cluster_ids.device)
-        # What the checkpoint does not hold by design (the frozen CLIP, loaded from `clip_name_or_path`;
-        # per-class state rebuilt for other classes) keeps this module's values, and the training state
-        # of loss terms this module is not configured with is dropped, so that loading reports no keys.
-        own = self.state_dict()
-        for key in [k for k in state if k.startswith("loss.") and k not in own]:
-            del state[key]
-        for key, value in own.items():
-            state.setdefault(key, value)
 
 
 def _forget_cluster_layout_after_load(module: CPTModule, incompatible_keys) -> None:
