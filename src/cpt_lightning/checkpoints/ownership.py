@@ -12,8 +12,9 @@ While a fit runs, global rank 0 holds `<directory>.cpt-run.lock` (run, host, pid
 of racing for `last.ckpt`. The lock lies beside the directory, not in it: Lightning warns about a
 checkpoint directory that is not empty, and a fresh fit's own lock must not set that off. A
 directory given as `dirpath` is locked in `setup`, before anything (the CLI's config.yaml) is
-written; one that Lightning derives from the logger is known, and locked, only at fit start. A lock whose process is gone (a killed job, on the same host) is
-taken over with a warning; one held from another host is only released by its run or by hand.
+written; one that Lightning derives from the logger is known, and locked, only at fit start. A
+lock whose process is gone (a killed job, on the same host) is taken over with a warning; one held
+from another host is only released by its run or by hand.
 """
 
 from __future__ import annotations
