@@ -61,13 +61,32 @@ def _write_config(path: Path, clip_dir: Path, root: Path, extra_callbacks: list[
 
 
 def _cpt(*args: str, expect_killed: bool = False) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])}
+    """`cpt ARGS` in a fresh process on one thread: for the run that is killed, and for the resume that
+    must read nothing but what the killed process left on disk."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")]),
+        "OMP_NUM_THREADS": "1",
+    }
     command = [sys.executable, "-m", "cpt_lightning.cli", *args]
     result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
     if expect_killed:
         assert result.returncode == -9, f"expected SIGKILL, got {result.returncode}:\n{result.stderr[-3000:]}"
     else:
         assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _cpt_here(*args: str) -> None:
+    """`cpt ARGS` in this process, on one thread as `_cpt`'s processes run: for the runs that neither die
+    nor have to prove that nothing but the disk carries over."""
+    from cpt_lightning.cli import main
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        main(list(args))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _final_state(root: Path) -> dict:
@@ -82,7 +101,7 @@ def _last_candidates(directory: Path) -> list[str]:
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_fit(tiny_clip_dir, tmp_path):
     method = str(METHODS / "cpt.yaml")  # CPT: cluster assignment and the running image means resume too
     straight = _write_config(tmp_path / "straight.yaml", tiny_clip_dir, tmp_path / "straight", [])
-    _cpt("fit", "--config", str(straight), "--config", method)
+    _cpt_here("fit", "--config", str(straight), "--config", method)  # the reference: never interrupted
 
     kill = [{"class_path": "helpers.kill_switch.KillAtStep", "init_args": {"step": 13}}]
     killed = _write_config(tmp_path / "killed.yaml", tiny_clip_dir, tmp_path / "killed", kill)
@@ -112,6 +131,6 @@ def test_kill_during_checkpoint_write_leaves_no_partial_checkpoint_for_resume(ti
     assert [p.name for p in checkpoints.iterdir() if p.name.endswith(".partial")]  # the torn write, set aside
 
     resume = _write_config(tmp_path / "resume.yaml", tiny_clip_dir, tmp_path / "run", [])
-    _cpt("fit", "--config", str(resume), "--ckpt_path", "last")
+    _cpt_here("fit", "--config", str(resume), "--ckpt_path", "last")  # the killed process left only its files
     assert _final_state(tmp_path / "run")["global_step"] == 18
     assert not [p for p in checkpoints.iterdir() if p.name.endswith(".partial")]  # cleaned by the next save
