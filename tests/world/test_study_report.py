@@ -47,6 +47,7 @@ def test_report_holds_paired_differences_claims_and_ablations(tmp_path):
     main, clusters = _study(tmp_path)
     report = render_report([main], ablation_dirs=[clusters])
     assert "method settings: tuned presets" in report and "Seeds 1 2 3" in report
+    assert report.startswith("# Results on the demo world\n")  # the runs' configs are configs/world/*.yaml
     # t = 3 / (1 / sqrt 3) = 5.196; Wilcoxon: all three positive, W = 0, exact p = 2 / 2^3.
     assert (
         "| tau=0.06 | cpt - coop | HM | 1:+2.00 2:+3.00 3:+4.00 | +3.00 ± 1.00 | 3/3 | +5.20 (0.035) | 0.0 (0.250) |"
@@ -108,3 +109,14 @@ def test_dataset_facts_of_the_shipped_world():
     for row in facts["clusters"]:
         # At most S classes per cluster, so at least ceil(K / S) clusters.
         assert row["largest"] <= row["S"] and row["clusters"] >= math.ceil(facts["base_classes"] / row["S"])
+
+
+def test_runs_of_the_hierarchical_world_are_titled_so(tmp_path):
+    main = tmp_path / "world2-main"
+    for seed in (1, 2):
+        _run(main, "world2-main", "tau=0.06", "night", "coop", seed, 60, 50)
+    for path in main.rglob("results.json"):  # the runs' run config is a world2 config
+        record = json.loads(path.read_text())
+        record["spec"]["configs"][0][1] = "configs/world2/night.yaml"
+        path.write_text(json.dumps(record))
+    assert render_report([main]).startswith("# Results on the hierarchical world (world2, docs/world2.md)\n")
