@@ -60,14 +60,42 @@ def _write_config(path: Path, clip_dir: Path, root: Path, extra_callbacks: list[
     return path
 
 
-def _cpt(*args: str, expect_killed: bool = False) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])}
+def _start_cpt(log: Path, *args: str) -> subprocess.Popen:
+    """`cpt ARGS` started in a fresh process on one thread, its output to `log`: for the run that is
+    killed, and for the resume that must read nothing but what the killed process left on disk."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")]),
+        "OMP_NUM_THREADS": "1",
+    }
     command = [sys.executable, "-m", "cpt_lightning.cli", *args]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
+    with log.open("w") as output:
+        return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
+
+
+def _wait(process: subprocess.Popen, log: Path, expect_killed: bool = False) -> None:
+    returncode = process.wait()
     if expect_killed:
-        assert result.returncode == -9, f"expected SIGKILL, got {result.returncode}:\n{result.stderr[-3000:]}"
+        assert returncode == -9, f"expected SIGKILL, got {returncode}:\n{log.read_text()[-3000:]}"
     else:
-        assert result.returncode == 0, result.stderr[-3000:]
+        assert returncode == 0, log.read_text()[-3000:]
+
+
+def _cpt(log: Path, *args: str, expect_killed: bool = False) -> None:
+    _wait(_start_cpt(log, *args), log, expect_killed)
+
+
+def _cpt_here(*args: str) -> None:
+    """`cpt ARGS` in this process, on one thread as `_start_cpt`'s processes run: for the runs that neither die
+    nor have to prove that nothing but the disk carries over."""
+    from cpt_lightning.cli import main
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        main(list(args))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _final_state(root: Path) -> dict:
@@ -81,18 +109,20 @@ def _last_candidates(directory: Path) -> list[str]:
 
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_fit(tiny_clip_dir, tmp_path):
     method = str(METHODS / "cpt.yaml")  # CPT: cluster assignment and the running image means resume too
-    straight = _write_config(tmp_path / "straight.yaml", tiny_clip_dir, tmp_path / "straight", [])
-    _cpt("fit", "--config", str(straight), "--config", method)
-
     kill = [{"class_path": "helpers.kill_switch.KillAtStep", "init_args": {"step": 13}}]
     killed = _write_config(tmp_path / "killed.yaml", tiny_clip_dir, tmp_path / "killed", kill)
-    _cpt("fit", "--config", str(killed), "--config", method, expect_killed=True)
+    killed_log = tmp_path / "killed.log"
+    killed_run = _start_cpt(killed_log, "fit", "--config", str(killed), "--config", method)
+    # Meanwhile the reference, never interrupted, in its own root: nothing but its result is shared.
+    straight = _write_config(tmp_path / "straight.yaml", tiny_clip_dir, tmp_path / "straight", [])
+    _cpt_here("fit", "--config", str(straight), "--config", method)
+    _wait(killed_run, killed_log, expect_killed=True)
     interrupted = _final_state(tmp_path / "killed")
     assert 0 < interrupted["global_step"] < 18  # really killed mid-run (epoch 2 of 2)
     assert interrupted["epoch"] == 1
 
     resume = _write_config(tmp_path / "resume.yaml", tiny_clip_dir, tmp_path / "killed", [])
-    _cpt("fit", "--config", str(resume), "--config", method, "--ckpt_path", "last")
+    _cpt(tmp_path / "resume.log", "fit", "--config", str(resume), "--config", method, "--ckpt_path", "last")
 
     expected, resumed = _final_state(tmp_path / "straight"), _final_state(tmp_path / "killed")
     assert resumed["global_step"] == expected["global_step"] == 18
@@ -103,7 +133,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_fit(tiny_clip_dir, 
 def test_kill_during_checkpoint_write_leaves_no_partial_checkpoint_for_resume(tiny_clip_dir, tmp_path):
     kill = [{"class_path": "helpers.kill_switch.KillDuringCheckpointWrite", "init_args": {"step": 5}}]
     config = _write_config(tmp_path / "run.yaml", tiny_clip_dir, tmp_path / "run", kill)
-    _cpt("fit", "--config", str(config), expect_killed=True)
+    _cpt(tmp_path / "run.log", "fit", "--config", str(config), expect_killed=True)
 
     checkpoints = tmp_path / "run" / "checkpoints"
     assert _last_candidates(checkpoints) == ["last.ckpt"]
@@ -112,6 +142,6 @@ def test_kill_during_checkpoint_write_leaves_no_partial_checkpoint_for_resume(ti
     assert [p.name for p in checkpoints.iterdir() if p.name.endswith(".partial")]  # the torn write, set aside
 
     resume = _write_config(tmp_path / "resume.yaml", tiny_clip_dir, tmp_path / "run", [])
-    _cpt("fit", "--config", str(resume), "--ckpt_path", "last")
+    _cpt_here("fit", "--config", str(resume), "--ckpt_path", "last")  # the killed process left only its files
     assert _final_state(tmp_path / "run")["global_step"] == 18
     assert not [p for p in checkpoints.iterdir() if p.name.endswith(".partial")]  # cleaned by the next save

@@ -1,12 +1,14 @@
 """Run inside a fresh venv holding only the built wheel, outside any checkout (see test_wheel.py).
 
 Blocks the optional extras (`wandb`, `datasets`) first, so what runs is the core of an install
-without them. Each step goes through the installed `cpt` console-script entry point.
+without them. Each step goes through the installed `cpt` (or `cpt-reproduce`) console-script entry point.
 Usage: python wheel_driver.py SNIPPET_FILE
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 from importlib.metadata import entry_points
@@ -30,14 +32,20 @@ TINY_DEMO = [
 ]
 
 
-def cpt(*args: str) -> None:
-    """`cpt ARGS` through the installed console-script entry point, in this process."""
-    (entry,) = entry_points(group="console_scripts", name="cpt")
-    sys.argv = ["cpt", *args]
+def console_script(name: str, *args: str) -> None:
+    """`NAME ARGS` through the installed console-script entry point, in this process: the script's
+    wrapper calls `sys.exit` on what the entry point returns, so a status of 0 or None is success."""
+    (entry,) = entry_points(group="console_scripts", name=name)
+    sys.argv = [name, *args]
     try:
-        entry.load()()
+        status = entry.load()()
     except SystemExit as exit_info:
-        assert exit_info.code in (0, None), f"cpt {' '.join(args)} exited with {exit_info.code}"
+        status = exit_info.code
+    assert status in (0, None), f"{name} {' '.join(args)} exited with {status}"
+
+
+def cpt(*args: str) -> None:
+    console_script("cpt", *args)
 
 
 def main() -> None:
@@ -70,6 +78,11 @@ def main() -> None:
     exec(compile(snippet, "README export snippet", "exec"), namespace)
     report["snippet_max_error"] = float((namespace["classify"](pixel_values) - expected).abs().max())
     report["extras_blocked"] = all(sys.modules[name] is None for name in ("wandb", "datasets"))
+
+    dry_run = io.StringIO()
+    with contextlib.redirect_stdout(dry_run):
+        console_script("cpt-reproduce", "cpt:world/protocol", "--dry-run", "--seeds", "1")
+    report["reproduce_dry_run"] = dry_run.getvalue().splitlines()
     print("REPORT " + json.dumps(report))
 
 

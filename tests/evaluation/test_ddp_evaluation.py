@@ -62,8 +62,13 @@ def _rank(rank: int, clip_dir: str, root: str, port: int) -> None:
 
 
 def test_ddp_test_metrics_equal_single_process_exactly(tiny_clip_dir, tmp_path):
-    single = _evaluate(str(tiny_clip_dir), str(tmp_path), devices=1)
-    mp.spawn(_rank, args=(str(tiny_clip_dir), str(tmp_path), _free_port()), nprocs=2, join=True)
+    # The ranks are processes of their own: the single-process reference runs here while they start.
+    processes = mp.spawn(_rank, args=(str(tiny_clip_dir), str(tmp_path), _free_port()), nprocs=2, join=False)
+    try:
+        single = _evaluate(str(tiny_clip_dir), str(tmp_path), devices=1)
+    finally:
+        while not processes.join():  # raises when a rank failed
+            pass
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
 
     assert single["samples"] == {"base": [5, 5, 5], "new": [5, 5, 5]}
