@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "process_cache",
         "errors",
         "hardware",
+        "trainer_options",
     ),
     # pure geometry of the cluster-invariant space; the procedural world and its shipped CLIP's path
     ("clustering", "world"),

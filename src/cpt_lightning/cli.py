@@ -31,6 +31,7 @@ from cpt_lightning.hardware import precision_for_device, warn_if_emulated_bf16
 from cpt_lightning.loggers.wandb_fallback import without_unusable_wandb
 from cpt_lightning.models.cpt_module import CPTModule
 from cpt_lightning.plugins import AtomicCheckpointIO
+from cpt_lightning.trainer_options import keep_integer_counts_integers
 
 # Lightning's default progress bar redraws after every step, a visible share of a tiny model's step
 # (measured in docs/performance.md); every 10 steps keeps it live at a fraction of the cost.
@@ -205,6 +206,7 @@ def main(args: list[str] | None = None, run: bool = True) -> CPTLightningCLI:
     if args is None:
         # LightningCLI reads sys.argv itself when `args` is None (and warns when given both).
         sys.argv[1:] = lightning_args(sys.argv[1:])
+    keep_integer_counts_integers()
     return CPTLightningCLI(
         CPTModule,
         LightningDataModule,
