@@ -40,8 +40,11 @@ def test_ablations_vary_one_factor_from_the_default():
 
 
 def test_the_runner_names_missing_tuned_presets_before_any_run(tmp_path):
-    protocol = load_protocol(str(STUDY / "main.yaml")).select(methods=["cpt"], seeds=[1])
-    with pytest.raises(FileNotFoundError, match="cpt-tune --out"):
+    # The study protocol as it was before tuning: its methods point at a tuned-preset folder not yet written.
+    text = (STUDY / "main.yaml").read_text().replace("configs/tuned/world2/", "configs/tuned/not-yet-tuned/")
+    (tmp_path / "main.yaml").write_text(text)
+    protocol = load_protocol(str(tmp_path / "main.yaml")).select(methods=["cpt"], seeds=[1])
+    with pytest.raises(FileNotFoundError, match=r"configs/tuned/not-yet-tuned/cpt.yaml.*cpt-tune --out"):
         run_protocol(protocol, tmp_path / "out", REPO, in_process=True)
     assert not (tmp_path / "out").exists()
 
