@@ -14,6 +14,19 @@ SHARED = (REPO_ROOT / ".." / "shared").resolve()
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
 
+def cpt_in_process(*args: str) -> None:
+    """`cpt ARGS` in this process, on one thread as the tests' `cpt` subprocesses run (OMP_NUM_THREADS=1), so
+    a run here and one in a subprocess compute alike; for runs that need no process of their own."""
+    from cpt_lightning.cli import main
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        main(list(args))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def shared_path(*parts: str) -> Path:
     """A path under `../shared`; skip locally, fail under CI, when it is missing."""
     path = SHARED.joinpath(*parts)

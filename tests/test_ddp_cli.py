@@ -12,6 +12,8 @@ import pytest
 import torch
 import yaml
 
+from tests.conftest import cpt_in_process
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,19 +62,6 @@ def _cpt(*args: str) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
 
 
-def _cpt_here(*args: str) -> None:
-    """`cpt ARGS` in this process, on one thread as `_cpt`'s processes run; for the single-process runs
-    (DDP runs stay in subprocesses: Lightning's launcher starts its ranks by re-running the command)."""
-    from cpt_lightning.cli import main
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        main(list(args))
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _test_metrics(log_root: Path) -> dict[str, float]:
     (metrics_file,) = sorted(log_root.glob("lightning_logs/version_*/metrics.csv"))[-1:]
     rows = list(csv.DictReader(metrics_file.open()))
@@ -88,7 +77,7 @@ def test_two_process_fit_and_test_match_one_process_test(tiny_clip_dir, tmp_path
     assert state["global_step"] > 0 and state["state_dict"]["cluster_ids"].numel() == len(CLASSNAMES) // 2
 
     one = _config(tmp_path / "one.yaml", tiny_clip_dir, tmp_path / "one")
-    _cpt_here("test", "--config", str(one), "--ckpt_path", str(checkpoint))
+    cpt_in_process("test", "--config", str(one), "--ckpt_path", str(checkpoint))
     two = _config(tmp_path / "two.yaml", tiny_clip_dir, tmp_path / "two")
     _cpt("test", "--config", str(two), "--ckpt_path", str(checkpoint), *ddp)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cpt_lightning.callbacks.prediction_writer import read_predictions
+from tests.conftest import cpt_in_process
 
-from .test_ddp_cli import _config, _cpt, _cpt_here
+from .test_ddp_cli import _config, _cpt
 
 pytestmark = pytest.mark.slow
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_two_process_predictions_equal_one_process(tiny_clip_dir, tmp_path):
     one, two = tmp_path / "one.jsonl", tmp_path / "two.csv"
     config = _config(tmp_path / "run.yaml", tiny_clip_dir, tmp_path / "run")
-    _cpt_here("predict", "--config", str(config), "--predictions.path", str(one), "--predictions.top_k", "3")
+    cpt_in_process("predict", "--config", str(config), "--predictions.path", str(one), "--predictions.top_k", "3")
     ddp = ["--trainer.devices", "2", "--trainer.strategy", "ddp"]
     _cpt("predict", "--config", str(config), "--predictions.path", str(two), "--predictions.top_k", "3", *ddp)
     single, distributed = read_predictions(one), read_predictions(two)

@@ -12,6 +12,8 @@ import pytest
 import torch
 import yaml
 
+from tests.conftest import cpt_in_process
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,19 +87,6 @@ def _cpt(log: Path, *args: str, expect_killed: bool = False) -> None:
     _wait(_start_cpt(log, *args), log, expect_killed)
 
 
-def _cpt_here(*args: str) -> None:
-    """`cpt ARGS` in this process, on one thread as `_start_cpt`'s processes run: for the runs that neither die
-    nor have to prove that nothing but the disk carries over."""
-    from cpt_lightning.cli import main
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        main(list(args))
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _final_state(root: Path) -> dict:
     return torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
 
@@ -115,7 +104,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_fit(tiny_clip_dir, 
     killed_run = _start_cpt(killed_log, "fit", "--config", str(killed), "--config", method)
     # Meanwhile the reference, never interrupted, in its own root: nothing but its result is shared.
     straight = _write_config(tmp_path / "straight.yaml", tiny_clip_dir, tmp_path / "straight", [])
-    _cpt_here("fit", "--config", str(straight), "--config", method)
+    cpt_in_process("fit", "--config", str(straight), "--config", method)
     _wait(killed_run, killed_log, expect_killed=True)
     interrupted = _final_state(tmp_path / "killed")
     assert 0 < interrupted["global_step"] < 18  # really killed mid-run (epoch 2 of 2)
@@ -142,6 +131,6 @@ def test_kill_during_checkpoint_write_leaves_no_partial_checkpoint_for_resume(ti
     assert [p.name for p in checkpoints.iterdir() if p.name.endswith(".partial")]  # the torn write, set aside
 
     resume = _write_config(tmp_path / "resume.yaml", tiny_clip_dir, tmp_path / "run", [])
-    _cpt_here("fit", "--config", str(resume), "--ckpt_path", "last")  # the killed process left only its files
+    cpt_in_process("fit", "--config", str(resume), "--ckpt_path", "last")  # the killed process left only its files
     assert _final_state(tmp_path / "run")["global_step"] == 18
     assert not [p for p in checkpoints.iterdir() if p.name.endswith(".partial")]  # cleaned by the next save
