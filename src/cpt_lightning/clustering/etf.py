@@ -11,34 +11,30 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cpt_lightning.clustering.layout import ClusterLayout, as_layout
+from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
+from cpt_lightning.clustering.layout import ClusterLayout
 
 
 def etf_deviation_per_cluster(
-    text_features: torch.Tensor,
+    text_features: torch.Tensor | GroupedFeatures,
     clusters: torch.Tensor | ClusterLayout | None = None,
     centred: bool = True,
 ) -> torch.Tensor:
     """Per cluster with n >= 2 members, `mean_{i != j} (u_i . u_j + 1/(n-1))^2`, in float32.
 
-    `u_k = normalize(t_k - mu_C)` when `centred`, else `normalize(t_k)`. `clusters` is a `[K]`
-    assignment or its prebuilt `ClusterLayout`; None treats all classes as one cluster (the global
-    view). Singleton clusters have no pairs and are left out, so the result has one entry per
+    `u_k = normalize(t_k - mu_C)` when `centred`, else `normalize(t_k)`. `text_features` is `[K, D]`
+    or a step's `GroupedFeatures` (then `clusters` is its layout's and not needed); `clusters` is a
+    `[K]` assignment or its prebuilt `ClusterLayout`; None treats all classes as one cluster (the
+    global view). Singleton clusters have no pairs and are left out, so the result has one entry per
     cluster of size >= 2 (possibly none).
     """
-    features = text_features.float()
-    if clusters is None:
-        layout = ClusterLayout.single_group(features.shape[0], device=features.device)
-    else:
-        layout = as_layout(clusters, features.device)
-    grouped = layout.gather(features)  # [C, S, D]
-    if centred:
-        grouped = grouped - layout.grouped_means(grouped).unsqueeze(1)
+    view = grouped_view(text_features, clusters)
+    layout = view.layout
+    grouped = view.centred if centred else view.grouped  # [C, S, D]
     units = F.normalize(grouped, dim=-1) * layout.slot_mask_as(grouped.dtype)
     cosines = units @ units.transpose(1, 2)  # [C, S, S]
 
-    sizes = layout.sizes_as(features.dtype)
-    target = -1.0 / (sizes - 1).clamp_min(1)  # singletons are dropped below
-    squared = (cosines - target.view(-1, 1, 1)).square() * layout.pair_mask
-    per_cluster = squared.sum(dim=(1, 2)) / (sizes * (sizes - 1)).clamp_min(1)
+    target, pairs = layout.pair_targets_as(grouped.dtype)  # singletons are dropped below
+    squared = (cosines - target).square() * layout.pair_mask
+    per_cluster = squared.sum(dim=(1, 2)) / pairs
     return per_cluster[layout.multi_member_clusters]

@@ -27,8 +27,9 @@ class ClusterLayout:
     mask: torch.Tensor  # [C, S] bool
     sizes: torch.Tensor  # [C] long
     inverse: torch.Tensor  # [K] long
-    # dtype -> (`[C, S, 1]` mask, `[C]` sizes) in that dtype: casts every term would repeat every step.
-    _casts: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = field(
+    # dtype (or ("pairs", dtype)) -> tensors in that dtype that every step would otherwise recompute:
+    # (`[C, S, 1]` mask, `[C]` sizes), and the ETF deviation's per-cluster constants (`pair_targets_as`).
+    _casts: dict[object, tuple[torch.Tensor, torch.Tensor]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -68,6 +69,16 @@ class ClusterLayout:
         """`sizes` as a `[C]` tensor of `dtype`."""
         return self._cast(dtype)[1]
 
+    def pair_targets_as(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """`([C, 1, 1] simplex cosine -1/(n-1), [C] pair count n(n-1))` in `dtype`, each clamped to 1 where
+        n < 2 (singletons have no pairs): the constants of the ETF deviation, cast once per dtype."""
+        key = ("pairs", dtype)
+        if key not in self._casts:
+            sizes = self.sizes_as(dtype)
+            target = -1.0 / (sizes - 1).clamp_min(1)
+            self._casts[key] = (target.view(-1, 1, 1), (sizes * (sizes - 1)).clamp_min(1))
+        return self._casts[key]
+
     def _cast(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         if dtype not in self._casts:
             self._casts[dtype] = (self.mask.unsqueeze(-1).to(dtype), self.sizes.to(dtype))
@@ -103,6 +114,13 @@ class ClusterLayout:
     def class_in_cluster(self) -> torch.Tensor:
         """`[K]`: True for classes whose cluster has at least two members."""
         return self.sizes[self.inverse] >= 2
+
+    @cached_property
+    def flat_slot(self) -> torch.Tensor:
+        """`[K]`: class k's slot in the grid flattened to `C * S` rows (`index.flatten()[flat_slot[k]] == k`)."""
+        flat = torch.empty_like(self.inverse)
+        flat[self.index[self.mask]] = torch.nonzero(self.mask.flatten()).flatten()
+        return flat
 
 
 def as_layout(clusters: torch.Tensor | ClusterLayout, device: torch.device) -> ClusterLayout:

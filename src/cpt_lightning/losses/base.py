@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from cpt_lightning.clustering.grouped import GroupedFeatures
 from cpt_lightning.clustering.layout import ClusterLayout
 
 
@@ -23,6 +24,8 @@ class LossInputs:
     term builds the layout from `cluster_ids` for this call. `class_counts[k]`
     is the number of training images of class k (the long-tail terms' prior),
     or None when the data module does not know it.
+    `grouped_text(layout)` is `text_features` on the layout's grid, built by
+    the first cluster term that asks and shared by the others of this step.
     """
 
     logits: torch.Tensor  # [B, K]
@@ -33,6 +36,13 @@ class LossInputs:
     cluster_ids: torch.Tensor | None = None  # [K], long
     clusters: ClusterLayout | None = None
     class_counts: torch.Tensor | None = None  # [K]
+    _grouped_text: GroupedFeatures | None = field(default=None, init=False, repr=False, compare=False)
+
+    def grouped_text(self, layout: ClusterLayout) -> GroupedFeatures:
+        """`text_features` on `layout`'s grid: one gather and one set of cluster means for all terms of a step."""
+        if self._grouped_text is None or self._grouped_text.layout is not layout:
+            self._grouped_text = GroupedFeatures(self.text_features, layout)
+        return self._grouped_text
 
 
 class LossTerm(nn.Module):

@@ -40,7 +40,14 @@ def class_convergence_loss(
         image = image - image_centres.float()[labels]
     if text_centres is not None:
         prototypes = prototypes - text_centres.float()[labels]
-    per_sample = 1.0 - F.cosine_similarity(image, prototypes, dim=-1)
+    return paired_convergence_loss(image, prototypes, sample_mask)
+
+
+def paired_convergence_loss(
+    image_vectors: torch.Tensor, prototype_vectors: torch.Tensor, sample_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """`mean_i (1 - cos(x_i, p_i))` over the masked rows of two `[B, D]` tensors already in their frame."""
+    per_sample = 1.0 - F.cosine_similarity(image_vectors, prototype_vectors, dim=-1)
     if sample_mask is None:
         return per_sample.mean()
     if not bool(sample_mask.any()):
@@ -48,26 +55,17 @@ def class_convergence_loss(
     return per_sample[sample_mask].mean()
 
 
-def cluster_frame_centres(
-    text_features: torch.Tensor,
-    class_image_means: torch.Tensor,
-    class_seen: torch.Tensor,
-    clusters: torch.Tensor | ClusterLayout,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per class k, the origins of its cluster-local frame: `(m_{c(k)}, mu_{c(k)})`, each `[K, D]`.
-
-    `mu_C` is the mean of the cluster's text prototypes; `m_C` the mean of
-    the running image means of the cluster's classes seen so far (class-
-    balanced, so a head class does not own its cluster's origin). `clusters`:
-    a `[K]` assignment or its `ClusterLayout`.
-    """
-    layout = as_layout(clusters, text_features.device)
-    text_centres = layout.means(text_features.float())[layout.inverse]
+def cluster_image_origins(
+    class_image_means: torch.Tensor, class_seen: torch.Tensor, clusters: torch.Tensor | ClusterLayout
+) -> torch.Tensor:
+    """`[C, D]`: each cluster's image origin `m_C`, the mean of the running image means of its classes seen
+    so far (class-balanced, so a head class does not own its cluster's origin). `clusters`: a `[K]`
+    assignment or its `ClusterLayout`."""
+    layout = as_layout(clusters, class_image_means.device)
     seen = class_seen.to(class_image_means.dtype).unsqueeze(-1)
     seen_sums = layout.gather(class_image_means * seen).sum(dim=1)
     seen_counts = layout.gather(seen).sum(dim=1).clamp_min(1)
-    image_centres = (seen_sums / seen_counts)[layout.inverse]
-    return image_centres, text_centres
+    return seen_sums / seen_counts
 
 
 class ClassConvergenceTerm(LossTerm):
@@ -145,25 +143,22 @@ class ClassConvergenceTerm(LossTerm):
         clusters = require_clusters(self.name, inputs)
         if self.training:
             self.update_running_means(inputs.image_features, inputs.labels, inputs.text_features.shape[0])
-        image_centres, text_centres = cluster_frame_centres(
-            inputs.text_features, self.class_image_means, self.class_seen, clusters
-        )
-        in_cluster = clusters.class_in_cluster
-        if self.singletons == "global_frame":
-            global_image, global_text = self._global_centres(inputs.text_features)
-            image_centres = torch.where(in_cluster.unsqueeze(-1), image_centres, global_image)
-            text_centres = torch.where(in_cluster.unsqueeze(-1), text_centres, global_text)
-            sample_mask = None
-        else:
-            sample_mask = in_cluster[inputs.labels]
-        return class_convergence_loss(
-            inputs.image_features,
-            inputs.labels,
-            inputs.text_features,
-            image_centres,
-            text_centres,
-            sample_mask,
-        )
+        # Per sample, straight from the cluster grid the step's other terms share (`grouped_text`):
+        # `t_y - mu_C` is one lookup of the centred grid, `m_C` one lookup of the cluster origins.
+        image = inputs.image_features.float()
+        sample_clusters = clusters.inverse[inputs.labels]
+        origins = cluster_image_origins(self.class_image_means, self.class_seen, clusters)
+        image_vectors = image - origins[sample_clusters]
+        prototype_vectors = inputs.grouped_text(clusters).centred_rows(inputs.labels)
+        in_cluster = clusters.class_in_cluster[inputs.labels]
+        if self.singletons == "skip":
+            return paired_convergence_loss(image_vectors, prototype_vectors, in_cluster)
+        global_image, global_text = self._global_centres(inputs.text_features)
+        singleton = ~in_cluster.unsqueeze(-1)
+        image_vectors = torch.where(singleton, image - global_image, image_vectors)
+        global_prototypes = inputs.text_features.float()[inputs.labels] - global_text
+        prototype_vectors = torch.where(singleton, global_prototypes, prototype_vectors)
+        return paired_convergence_loss(image_vectors, prototype_vectors)
 
     def _global_centres(self, text_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The global frame's origins: the mean of the seen classes' running image means, the prototypes' mean."""

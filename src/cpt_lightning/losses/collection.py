@@ -47,11 +47,16 @@ class LossCollection(nn.Module):
     def forward(self, inputs: LossInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Return `(total, {name: unweighted value})`; terms of weight 0 are skipped."""
         values: dict[str, torch.Tensor] = {}
-        total = inputs.logits.new_zeros((), dtype=torch.float32)
+        total: torch.Tensor | None = None
         for name, term in self.terms.items():
             if term.weight == 0:
                 continue
             value = term(inputs).float()
             values[name] = value
-            total = total + term.weight * value
+            # Exactly `total + weight * value` from a zero start, without the ops (and their backward
+            # nodes) that adding to zero and scaling by one would cost every step.
+            weighted = value if term.weight == 1.0 else term.weight * value
+            total = weighted if total is None else total + weighted
+        if total is None:
+            total = inputs.logits.new_zeros((), dtype=torch.float32)
         return total, values

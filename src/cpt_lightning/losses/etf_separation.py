@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from cpt_lightning.clustering.etf import etf_deviation_per_cluster
-from cpt_lightning.clustering.layout import ClusterLayout, as_layout
+from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
+from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.losses._checks import require_clusters
 from cpt_lightning.losses.base import LossInputs, LossTerm
 from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
@@ -22,18 +23,12 @@ EtfVariant = Literal["cluster_centred", "cluster_uncentred", "cluster_simplex", 
 ETF_VARIANTS = ("cluster_centred", "cluster_uncentred", "cluster_simplex", "global")
 
 
-def _layout(features: torch.Tensor, clusters: torch.Tensor | ClusterLayout | None) -> ClusterLayout:
-    if clusters is None:
-        return ClusterLayout.single_group(features.shape[0], device=features.device)
-    return as_layout(clusters, features.device)
-
-
 def _multi_member_sizes(layout: ClusterLayout) -> torch.Tensor:
     return layout.sizes[layout.multi_member_clusters]
 
 
 def etf_separation_loss(
-    text_features: torch.Tensor,
+    text_features: torch.Tensor | GroupedFeatures,
     clusters: torch.Tensor | ClusterLayout | None = None,
     centred: bool = True,
     cluster_weighting: ClusterWeighting = "uniform",
@@ -41,14 +36,15 @@ def etf_separation_loss(
     """`L_etf = mean_C mean_{i != j in C} (u_i . u_j + 1/(n-1))^2` over clusters of size >= 2.
 
     `clusters`: a `[K]` assignment or its `ClusterLayout`; None is one cluster of all classes.
+    `text_features` may be a step's `GroupedFeatures` on that layout (shared with the other terms).
     `cluster_weighting="size"` weighs each cluster by its size (`cluster_mean`). Returns a
     differentiable zero when no cluster has two members.
     """
-    layout = _layout(text_features, clusters)
-    per_cluster = etf_deviation_per_cluster(text_features, layout, centred)
+    view = grouped_view(text_features, clusters)
+    per_cluster = etf_deviation_per_cluster(view, centred=centred)
     if per_cluster.numel() == 0:
-        return text_features.float().sum() * 0.0
-    return cluster_mean(per_cluster, _multi_member_sizes(layout), cluster_weighting)
+        return view.features.sum() * 0.0
+    return cluster_mean(per_cluster, _multi_member_sizes(view.layout), cluster_weighting)
 
 
 def simplex_vertices(n: int, dim: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -64,7 +60,7 @@ def simplex_vertices(n: int, dim: int, dtype: torch.dtype = torch.float32) -> to
 
 
 def simplex_residual_per_cluster(
-    text_features: torch.Tensor, clusters: torch.Tensor | ClusterLayout | None
+    text_features: torch.Tensor | GroupedFeatures, clusters: torch.Tensor | ClusterLayout | None
 ) -> torch.Tensor:
     """Per cluster with n >= 2: `||U_C - E_n R_C||_F^2 / n`, the distance to the nearest simplex ETF.
 
@@ -76,12 +72,11 @@ def simplex_residual_per_cluster(
     with more members than dimensions + 1 cannot be a simplex in feature space: its prototypes are
     then compared in `R^n` (zero-padded), so the residual is its distance to the nearest simplex there.
     """
-    features = text_features.float()
-    layout = _layout(features, clusters)
-    grouped = layout.gather(features)
-    slots = layout.slot_mask_as(grouped.dtype)
-    units = F.normalize(grouped - layout.grouped_means(grouped).unsqueeze(1), dim=-1) * slots
-    units = F.pad(units, (0, max(0, grouped.shape[1] - units.shape[-1])))
+    view = grouped_view(text_features, clusters)
+    layout = view.layout
+    slots = layout.slot_mask_as(view.grouped.dtype)
+    units = F.normalize(view.centred, dim=-1) * slots
+    units = F.pad(units, (0, max(0, view.grouped.shape[1] - units.shape[-1])))
     targets = torch.zeros_like(units)
     for n in torch.unique(layout.sizes).tolist():
         if n >= 2:
@@ -124,9 +119,9 @@ class EtfSeparationTerm(LossTerm):
             return etf_separation_loss(inputs.text_features, None, centred=False)
         clusters = require_clusters(self.name, inputs)
         if self.variant == "cluster_simplex":
-            per_cluster = simplex_residual_per_cluster(inputs.text_features, clusters)
+            per_cluster = simplex_residual_per_cluster(inputs.grouped_text(clusters), clusters)
             if per_cluster.numel() == 0:
                 return inputs.text_features.float().sum() * 0.0
             return cluster_mean(per_cluster, _multi_member_sizes(clusters), self.cluster_weighting)
         centred = self.variant == "cluster_centred"
-        return etf_separation_loss(inputs.text_features, clusters, centred, self.cluster_weighting)
+        return etf_separation_loss(inputs.grouped_text(clusters), clusters, centred, self.cluster_weighting)

@@ -11,7 +11,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from cpt_lightning.clustering.layout import ClusterLayout, as_layout
+from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
+from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.losses._checks import require_clusters, require_frozen_text
 from cpt_lightning.losses.base import LossInputs, LossTerm
 from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
@@ -49,7 +50,7 @@ def align_to_tuned(frozen_r: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
 
 
 def procrustes_residual_per_cluster(
-    text_features: torch.Tensor,
+    text_features: torch.Tensor | GroupedFeatures,
     frozen_text_features: torch.Tensor,
     clusters: torch.Tensor | ClusterLayout,
     frozen_r: torch.Tensor | None = None,
@@ -59,10 +60,11 @@ def procrustes_residual_per_cluster(
     `clusters`: a `[K]` assignment or its `ClusterLayout`. A singleton can always be rotated onto
     its target exactly, so it carries no signal and is left out. `frozen_r`: the frozen side's
     `frozen_factor` of the gathered `t0`, if already known (it does not change during a fit).
+    `text_features` may be a step's `GroupedFeatures` on that layout (shared with the other terms).
     """
-    tuned = text_features.float()
-    layout = as_layout(clusters, tuned.device)
-    tuned_grouped = layout.gather(tuned)
+    view = grouped_view(text_features, clusters)
+    layout, tuned_grouped = view.layout, view.grouped
+    tuned = view.features
     if frozen_r is None:
         frozen_r = frozen_factor(layout.gather(frozen_text_features.float().to(tuned.device)))
     aligned = align_to_tuned(frozen_r, tuned_grouped.detach()).to(tuned.dtype)
@@ -72,7 +74,7 @@ def procrustes_residual_per_cluster(
 
 
 def procrustes_rotation_loss(
-    text_features: torch.Tensor,
+    text_features: torch.Tensor | GroupedFeatures,
     frozen_text_features: torch.Tensor,
     clusters: torch.Tensor | ClusterLayout,
     frozen_r: torch.Tensor | None = None,
@@ -84,12 +86,14 @@ def procrustes_rotation_loss(
     """
     per_cluster, sizes = procrustes_residual_per_cluster(text_features, frozen_text_features, clusters, frozen_r)
     if per_cluster.numel() == 0:
-        return text_features.float().sum() * 0.0
+        return grouped_view(text_features, clusters).features.sum() * 0.0
     return cluster_mean(per_cluster, sizes, cluster_weighting)
 
 
 def centroid_anchor_loss(
-    text_features: torch.Tensor, frozen_text_features: torch.Tensor, clusters: torch.Tensor | ClusterLayout
+    text_features: torch.Tensor | GroupedFeatures,
+    frozen_text_features: torch.Tensor,
+    clusters: torch.Tensor | ClusterLayout,
 ) -> torch.Tensor:
     """`mean_C (1 - cos(mu_C, mu0_C))` over all clusters, singletons included.
 
@@ -97,10 +101,9 @@ def centroid_anchor_loss(
     in the global space, not about its inside, so singletons (whose centroid
     is the class itself) take part.
     """
-    tuned = text_features.float()
-    layout = as_layout(clusters, tuned.device)
-    centroids = layout.means(tuned)
-    frozen_centroids = layout.means(frozen_text_features.float().to(tuned.device))
+    view = grouped_view(text_features, clusters)
+    centroids = view.means
+    frozen_centroids = view.layout.means(frozen_text_features.float().to(centroids.device))
     return (1.0 - F.cosine_similarity(centroids, frozen_centroids, dim=-1)).mean()
 
 
@@ -145,5 +148,6 @@ class RotationStabilizationTerm(LossTerm):
         if self.variant == "procrustes":
             prepared = self._prepared
             frozen_r = prepared[1] if prepared is not None and prepared[0] is clusters else None
-            return procrustes_rotation_loss(inputs.text_features, frozen, clusters, frozen_r, self.cluster_weighting)
-        return centroid_anchor_loss(inputs.text_features, frozen, clusters)
+            text = inputs.grouped_text(clusters)
+            return procrustes_rotation_loss(text, frozen, clusters, frozen_r, self.cluster_weighting)
+        return centroid_anchor_loss(inputs.grouped_text(clusters), frozen, clusters)

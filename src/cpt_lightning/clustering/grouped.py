@@ -1,0 +1,61 @@
+"""Class features laid out on a cluster grid once per step, and what the cluster terms derive from them.
+
+The ETF, convergence and rotation terms of one step all start from the same prototypes gathered into
+the `[C, S, D]` grid of a `ClusterLayout`, and two of them from the same cluster means. Building that
+once per step (`LossInputs.grouped_text`) instead of once per term saves their gathers, means and the
+backward passes through them; each term reads what it needs lazily, so a term that is switched off
+costs nothing.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import torch
+
+from cpt_lightning.clustering.layout import ClusterLayout, as_layout
+
+
+class GroupedFeatures:
+    """`[K, D]` class features (cast to float32) on `layout`'s grid.
+
+    `grouped` is `[C, S, D]` with padded slots zero, `means` the per-cluster means `[C, D]`,
+    `centred` the grid minus each cluster's mean (padded slots hold `-mean`; mask them before use).
+    """
+
+    def __init__(self, features: torch.Tensor, layout: ClusterLayout) -> None:
+        self.features = features.float()
+        self.layout = layout
+
+    @cached_property
+    def grouped(self) -> torch.Tensor:
+        return self.layout.gather(self.features)
+
+    @cached_property
+    def means(self) -> torch.Tensor:
+        return self.layout.grouped_means(self.grouped)
+
+    @cached_property
+    def centred(self) -> torch.Tensor:
+        return self.grouped - self.means.unsqueeze(1)
+
+    def centred_rows(self, classes: torch.Tensor) -> torch.Tensor:
+        """`t_k - mu_{c(k)}` for each class in `classes`, `[len(classes), D]`: one lookup into `centred`."""
+        return self.centred.flatten(0, 1)[self.layout.flat_slot[classes]]
+
+
+def grouped_view(
+    features: torch.Tensor | GroupedFeatures, clusters: torch.Tensor | ClusterLayout | None
+) -> GroupedFeatures:
+    """`features` itself when it is already a view, else its view on the layout of `clusters`.
+
+    `clusters` None is one cluster of all classes (the global view). The functional cores take either,
+    so that they can be called on plain tensors and checked against a formula on their own.
+    """
+    if isinstance(features, GroupedFeatures):
+        return features
+    if clusters is None:
+        layout = ClusterLayout.single_group(features.shape[0], device=features.device)
+    else:
+        layout = as_layout(clusters, features.device)
+    return GroupedFeatures(features, layout)
