@@ -74,13 +74,21 @@ def parse_args_with_smoke(
     return args
 
 
-SIZES = ("small", "world", "b16")
+SIZES = ("small", "world", "world2", "b16")
 
 
 def benchmark_clip(size: str, classes: int) -> tuple[str, list[str]]:
     """(clip_name_or_path, class names) for `size`: the tests' tiny random CLIP or a random ViT-B/16 with
-    ImageNet's names, or "world", the shipped pretrained world CLIP (1.3M parameters, the demo's model)
-    with the "sketches" dataset's class names (at most 64)."""
+    ImageNet's names, "world", the shipped pretrained world CLIP (1.3M parameters, the demo's model)
+    with the "sketches" dataset's class names (at most 64), or "world2", the hierarchical world's CLIP
+    (the study's model) with the "night" dataset's class names (at most 256; a study fit trains on 128)."""
+    if size == "world2":
+        from cpt_lightning.world.hier import HierWorldDataset
+
+        names = HierWorldDataset("night").classnames
+        if classes > len(names):
+            sys.exit(f"--size world2 has {len(names)} class names; ask for --classes <= {len(names)}.")
+        return "builtin:world2_clip", list(names[:classes])
     if size == "world":
         from cpt_lightning.world import WorldDataset
 

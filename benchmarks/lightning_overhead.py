@@ -24,10 +24,13 @@ callbacks read from the file (checkpointing, LR monitor) and the CLI's progress
 bar (redrawn every 10 steps) on the CPU, a CSV logger, `log_every_n_steps=10`.
 
 Sizes: `small` is the tests' tiny random CLIP (a 3-4 ms step), `world` the
-shipped pretrained world CLIP (the demo's model), `b16` a random ViT-B/16.
+shipped pretrained world CLIP (the demo's model), `world2` the hierarchical
+world's CLIP (the study's model; its 128 base classes are a study fit's), `b16`
+a random ViT-B/16.
 
     python benchmarks/lightning_overhead.py --size small
     python benchmarks/lightning_overhead.py --size world --classes 32
+    python benchmarks/lightning_overhead.py --size world2 --classes 128
     python benchmarks/lightning_overhead.py --size b16 --batch 8 --steps 6 --repeats 3
 """
 

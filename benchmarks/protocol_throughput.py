@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -56,6 +57,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     imports = time.perf_counter() - started_imports
+    # `--jobs N` workers are spawned interpreters: they find `step_share` through PYTHONPATH.
+    here = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix="protocol_throughput_") as out:
         argv = [args.protocol, "--out", out, "--root", args.root, "--in-process", *extra]
         argv += ["--override", "trainer.callbacks+=step_share.StepShare"]
