@@ -143,6 +143,52 @@ def test_pruned_trials_stop_early_are_recorded_and_all_pruned_is_an_error(tiny_c
     assert not (tmp_path / "out" / "coop.yaml").exists()
 
 
+@pytest.mark.slow
+def test_no_trial_is_pruned_before_the_warm_up_epochs(tiny_clip_dir, tmp_path, monkeypatch):
+    import optuna
+
+    # The median pruner's warm-up rule on a pruner that would prune every report: only reports at or
+    # after `n_warmup_steps` epochs may stop a trial, so 2-epoch trials finish and 3-epoch ones stop at 3.
+    seen = {}
+
+    def pruner(n_startup_trials: int, n_warmup_steps: int):
+        seen.update(n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps)
+        return optuna.pruners.ThresholdPruner(lower=101.0, n_warmup_steps=n_warmup_steps)
+
+    monkeypatch.setattr(optuna.pruners, "MedianPruner", pruner)
+    run = _run_config(tmp_path, tiny_clip_dir)
+    setup = TuningSetup(
+        run_configs=[str(run)], trials=2, data_seeds=[1001], study_seeds=[1], pruner_startup_trials=0,
+        pruner_warmup_epochs=2,
+    )  # fmt: skip
+    for epochs in (2, 3):
+        space = _space(tmp_path, "coop")
+        space.params["epochs"].low = space.params["epochs"].high = epochs
+        with threadpool_limits(1):
+            if epochs == 2:
+                tune_method(space, setup, tmp_path / f"out{epochs}")
+            else:
+                with pytest.raises(RuntimeError, match="every one of the 2 trials"):
+                    tune_method(space, setup, tmp_path / f"out{epochs}")
+        assert seen == {"n_startup_trials": 0, "n_warmup_steps": 2}
+        summary = json.loads((tmp_path / f"out{epochs}" / "coop.trials.json").read_text())
+        assert summary["pruner"] == {"name": "MedianPruner", "n_startup_trials": 0, "n_warmup_steps": 2}
+        for trial in summary["trials"]:
+            assert len(trial["intermediate"]) == epochs  # never stopped before epoch 2
+            assert trial["state"] == ("COMPLETE" if epochs == 2 else "PRUNED")
+
+
+def test_pruner_settings_come_from_the_command_line_and_must_not_be_negative():
+    from cpt_lightning.tuning.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["--run-config", "r.yaml", "--space", "s.yaml", "--trials", "1", "--out", "o", "--pruner-warmup-epochs", "5"]
+    )
+    assert (args.pruner_startup_trials, args.pruner_warmup_epochs) == (2, 5)
+    with pytest.raises(ValueError, match="warm-up epochs must be >= 0"):
+        TuningSetup(run_configs=["r.yaml"], trials=1, pruner_warmup_epochs=-1)
+
+
 class _Trial:
     def __init__(self, prune_at: int) -> None:
         self.reported: list[tuple[int, float]] = []

@@ -40,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--override", action="append", default=[], type=_override, help="KEY=VALUE for every fit (repeatable)"
     )
+    parser.add_argument(
+        "--pruner-startup-trials", type=int, default=2, help="trials run to the end before pruning starts (default 2)"
+    )
+    parser.add_argument(
+        "--pruner-warmup-epochs",
+        type=int,
+        default=1,
+        help="epochs every trial runs before it may be pruned (default 1; towards max_epochs judges trials nearer "
+        "their end)",
+    )
     return parser
 
 
@@ -63,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         study_seeds=study_seeds,
         overrides=dict(args.override),
         root=args.root,
+        pruner_startup_trials=args.pruner_startup_trials,
+        pruner_warmup_epochs=args.pruner_warmup_epochs,
     )
     command = "cpt-tune " + shlex.join(argv)
     for space in spaces:

@@ -51,6 +51,11 @@ class TuningSetup:
         overrides: `KEY=VALUE` overrides for every fit (e.g. a trainer config's accelerator).
         root: base of relative config paths (the repository).
         pruner_startup_trials: trials that run to the end before pruning starts.
+        pruner_warmup_epochs: epochs (validation reports) a trial always runs before it may be pruned.
+            A trial is compared with the others' HM at the same epoch, which favours schedules that
+            rise fast: with few warm-up epochs a slow-starting candidate (a low learning rate, a long
+            warm-up) is cut before it is judged; raise it towards the run's `max_epochs` to compare
+            trials nearer their end.
     """
 
     run_configs: list[str]
@@ -61,6 +66,19 @@ class TuningSetup:
     overrides: dict[str, Any] = field(default_factory=dict)
     root: Path = Path(".")
     pruner_startup_trials: int = 2
+    pruner_warmup_epochs: int = 1
+
+    def __post_init__(self) -> None:
+        if self.pruner_startup_trials < 0 or self.pruner_warmup_epochs < 0:
+            raise ValueError(
+                f"cpt-tune: the pruner's start-up trials and warm-up epochs must be >= 0; got "
+                f"{self.pruner_startup_trials} and {self.pruner_warmup_epochs}."
+            )
+
+    @property
+    def pruner_settings(self) -> dict[str, Any]:
+        """The median pruner's arguments, as recorded beside every tuning run."""
+        return {"n_startup_trials": self.pruner_startup_trials, "n_warmup_steps": self.pruner_warmup_epochs}
 
 
 def check_tuning_seeds(data_seeds: list[int], study_seeds: list[int]) -> None:
@@ -177,7 +195,7 @@ def tune_method(space: SearchSpace, setup: TuningSetup, out_dir: Path, command: 
         study_name=space.method,
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=setup.sampler_seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=setup.pruner_startup_trials, n_warmup_steps=1),
+        pruner=optuna.pruners.MedianPruner(**setup.pruner_settings),
     )
     study.optimize(objective, n_trials=setup.trials)
     records = [
@@ -200,7 +218,7 @@ def tune_method(space: SearchSpace, setup: TuningSetup, out_dir: Path, command: 
         "run_configs": setup.run_configs,
         "trials_budget": setup.trials,
         "sampler": {"name": "TPESampler", "seed": setup.sampler_seed},
-        "pruner": {"name": "MedianPruner", "n_startup_trials": setup.pruner_startup_trials, "n_warmup_steps": 1},
+        "pruner": {"name": "MedianPruner", **setup.pruner_settings},
         "data_seeds": setup.data_seeds,
         "study_seeds_avoided": setup.study_seeds,
         "objective": f"mean last-epoch {HM_KEY} (percent) over run configs x data seeds",
@@ -213,8 +231,8 @@ def tune_method(space: SearchSpace, setup: TuningSetup, out_dir: Path, command: 
     if best is None:
         raise RuntimeError(
             f"cpt-tune: every one of the {setup.trials} trials of {space.method!r} was pruned, so there is no "
-            f"tuned preset; see {out_dir / (space.method + '.trials.json')}. Raise --trials or the pruner's "
-            "start-up trials (TuningSetup.pruner_startup_trials)."
+            f"tuned preset; see {out_dir / (space.method + '.trials.json')}. Raise --trials, --pruner-startup-trials "
+            "or --pruner-warmup-epochs."
         )
     preset_path = out_dir / f"{space.method}.yaml"
     write_tuned_preset(preset_path, space.config_for(preset, best.params), space, setup, best.number, command)
