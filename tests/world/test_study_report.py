@@ -64,6 +64,21 @@ def test_report_holds_paired_differences_claims_and_ablations(tmp_path):
     assert "A global ETF flattens CLIP's semantic hierarchy" in report
 
 
+def test_report_counts_each_tuned_presets_finished_and_pruned_trials(tmp_path):
+    main, _ = _study(tmp_path)
+    states = {"coop": ["COMPLETE", "PRUNED", "PRUNED", "PRUNED"], "cpt": ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE"]}
+    for method, method_states in states.items():
+        record = {
+            "trials_budget": 4, "best": {"value": 71.234}, "pruner": {"n_startup_trials": 2, "n_warmup_steps": 1},
+            "trials": [{"state": state} for state in method_states],
+        }  # fmt: skip
+        (tmp_path / f"{method}.trials.json").write_text(json.dumps(record))
+    report = render_report([main])
+    assert "| coop | 4 | 1 | 3 | 71.23 | 2 / 1 |" in report
+    assert "| cpt | 4 | 3 | 1 | 71.23 | 2 / 1 |" in report
+    assert "zeroshot |" not in report.split("## Tuning")[1].split("## Checks")[0]  # not tuned, not listed
+
+
 def test_an_unfinished_run_is_not_counted(tmp_path):
     main, _ = _study(tmp_path)
     (main / "tau=0.06" / "sketches" / "cpt" / "seed3" / "results.json").unlink()

@@ -146,6 +146,35 @@ def _written_by_cpt_tune(file: str) -> bool:
     return path.is_file() and TUNED_MARKER in path.read_text().partition("\n")[0]
 
 
+def tuning_lines(results: list[dict]) -> list[str]:
+    """Per trained method, what its tuned preset's search did (`<preset>.trials.json` beside the preset):
+    the budget, how many trials ran to the end and the pruner that stopped the others. The budget is the
+    same for every method; the finished trials need not be, and that is what a reader weighs a method's
+    tuning by."""
+    rows, seen = [], set()
+    for spec in sorted((r["spec"] for r in results if r["spec"]["fit"]), key=lambda spec: spec["method"]):
+        for _, file in spec["configs"]:
+            record = Path(file).with_suffix(".trials.json")
+            if spec["method"] in seen or not (_written_by_cpt_tune(file) and record.is_file()):
+                continue
+            seen.add(spec["method"])
+            summary = json.loads(record.read_text())
+            states = [trial["state"] for trial in summary["trials"]]
+            pruner = summary.get("pruner", {})
+            rows.append(
+                f"| {spec['method']} | {summary['trials_budget']} | {states.count('COMPLETE')} | "
+                f"{states.count('PRUNED')} | {summary['best']['value']:.2f} | "
+                f"{pruner.get('n_startup_trials')} / {pruner.get('n_warmup_steps')} |"
+            )
+    if not rows:
+        return []
+    return [
+        "| method | trials | ran to the end | pruned | best validation HM | pruner: start-up trials / warm-up epochs |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def _describe(results: list[dict]) -> str:
     seeds = sorted({r["spec"]["seed"] for r in results})
     trained = [r["spec"] for r in results if r["spec"]["fit"]]
@@ -211,6 +240,10 @@ def render_report(
                 zero_shot.setdefault(row.dataset, row.mean)
         note = "Frozen prototypes `t0` of the base classes; margin = mean cosine within a cosine cluster minus between."
         header += ["## World facts", "", note, "", *facts_lines(facts, zero_shot), ""]
+    tuning = tuning_lines(results)
+    if tuning:
+        note = "Each tuned preset's search (`cpt-tune`; every trial in the preset's `*.trials.json`)."
+        header += ["## Tuning", "", note, "", *tuning, ""]
     header += ["## Checks", "", *acceptance_checks(rows), ""]
     if "cpt" in methods:
         note = "Per seed, each method's mean over the datasets both ran; differences in points."
