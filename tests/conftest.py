@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,16 @@ def tiny_clip_dir(tmp_path_factory, clip_tokenizer) -> Path:
 def feature_cache_in_tmp(tmp_path_factory, monkeypatch):
     """The shipped configs cache evaluation features under `$CPT_FEATURE_CACHE`: keep them out of $HOME."""
     monkeypatch.setenv("CPT_FEATURE_CACHE", str(tmp_path_factory.getbasetemp() / "feature_cache"))
+
+
+@pytest.fixture(autouse=True)
+def no_wandb_session_left_open():
+    """End the W&B session a test started, as a process exit would. W&B reads its environment
+    (`WANDB_MODE`, `WANDB_DIR`) once per session and ignores later changes, so a session left by a test
+    that ran disabled would make the next test's offline run silently disabled."""
+    yield
+    wandb = sys.modules.get("wandb")
+    if wandb is not None:
+        if wandb.run is not None:
+            wandb.finish()
+        wandb.teardown()
