@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -36,6 +38,12 @@ def smoke_arguments(protocol: str, root: Path) -> list[str]:
     return [word for key, value in overrides.items() for word in ("--override", f"{key}={value}")]
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the `--jobs` workers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("protocol")
@@ -47,8 +55,6 @@ def main() -> None:
     )
     args, extra = parser.parse_known_args()  # the rest goes to cpt-reproduce
     started_imports = time.perf_counter()
-    import resource
-
     import torch
     from step_share import StepShare
 
@@ -57,18 +63,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     imports = time.perf_counter() - started_imports
-    # `--jobs N` workers are spawned interpreters: they find `step_share` through PYTHONPATH.
+    # `--jobs N` workers are spawned interpreters: they find `step_share` through PYTHONPATH (set for
+    # the runs only, so a caller that runs this script in its own process keeps its environment).
     here = str(Path(__file__).resolve().parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
-    with tempfile.TemporaryDirectory(prefix="protocol_throughput_") as out:
+    search_path = {"PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+    with tempfile.TemporaryDirectory(prefix="protocol_throughput_") as out, mock.patch.dict(os.environ, search_path):
         argv = [args.protocol, "--out", out, "--root", args.root, "--in-process", *extra]
         argv += ["--override", "trainer.callbacks+=step_share.StepShare"]
         if args.smoke:  # only this checkout's package has the smoke sizes
             argv += smoke_arguments(args.protocol, Path(args.root))
-        def cpu_seconds() -> float:  # this process and its finished workers
-            children = resource.getrusage(resource.RUSAGE_CHILDREN)
-            return time.process_time() + children.ru_utime + children.ru_stime
-
         started, started_cpu = time.perf_counter(), cpu_seconds()
         reproduce(argv)
         wall, cpu = time.perf_counter() - started, cpu_seconds() - started_cpu
