@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import subprocess
@@ -62,29 +63,37 @@ def _write_config(path: Path, clip_dir: Path, root: Path, extra_callbacks: list[
     return path
 
 
-def _start_cpt(log: Path, *args: str) -> subprocess.Popen:
-    """`cpt ARGS` started in a fresh process on one thread, its output to `log`: for the run that is
-    killed, and for the resume that must read nothing but what the killed process left on disk."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")]),
-        "OMP_NUM_THREADS": "1",
-    }
+def _killed_in_fork(log: Path, *args: str) -> multiprocessing.Process:
+    """`cpt ARGS` in a child forked from this process, its output to `log`: for a run that kills itself.
+
+    Forked rather than started afresh: the run depends on nothing in this process's memory but what its
+    config builds, and the run that checks what it left (the resume) is a fresh process, so the child
+    need not import everything again."""
+
+    def run() -> None:
+        with log.open("w") as output:
+            os.dup2(output.fileno(), 1)
+            os.dup2(output.fileno(), 2)
+            cpt_in_process(*args)
+
+    process = multiprocessing.get_context("fork").Process(target=run)
+    process.start()
+    return process
+
+
+def _wait_killed(process: multiprocessing.Process, log: Path) -> None:
+    process.join()
+    assert process.exitcode == -9, f"expected SIGKILL, got {process.exitcode}:\n{log.read_text()[-3000:]}"
+
+
+def _cpt_fresh_process(log: Path, *args: str) -> None:
+    """`cpt ARGS` in a fresh process on one thread, its output to `log`: for the resume, which must read
+    nothing but what the killed process left on disk."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "cpt_lightning.cli", *args]
     with log.open("w") as output:
-        return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
-
-
-def _wait(process: subprocess.Popen, log: Path, expect_killed: bool = False) -> None:
-    returncode = process.wait()
-    if expect_killed:
-        assert returncode == -9, f"expected SIGKILL, got {returncode}:\n{log.read_text()[-3000:]}"
-    else:
-        assert returncode == 0, log.read_text()[-3000:]
-
-
-def _cpt(log: Path, *args: str, expect_killed: bool = False) -> None:
-    _wait(_start_cpt(log, *args), log, expect_killed)
+        returncode = subprocess.run(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=REPO).returncode
+    assert returncode == 0, log.read_text()[-3000:]
 
 
 def _final_state(root: Path) -> dict:
@@ -98,20 +107,21 @@ def _last_candidates(directory: Path) -> list[str]:
 
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_fit(tiny_clip_dir, tmp_path):
     method = str(METHODS / "cpt.yaml")  # CPT: cluster assignment and the running image means resume too
-    kill = [{"class_path": "helpers.kill_switch.KillAtStep", "init_args": {"step": 13}}]
+    kill = [{"class_path": "tests.helpers.kill_switch.KillAtStep", "init_args": {"step": 13}}]
     killed = _write_config(tmp_path / "killed.yaml", tiny_clip_dir, tmp_path / "killed", kill)
     killed_log = tmp_path / "killed.log"
-    killed_run = _start_cpt(killed_log, "fit", "--config", str(killed), "--config", method)
+    killed_run = _killed_in_fork(killed_log, "fit", "--config", str(killed), "--config", method)
     # Meanwhile the reference, never interrupted, in its own root: nothing but its result is shared.
     straight = _write_config(tmp_path / "straight.yaml", tiny_clip_dir, tmp_path / "straight", [])
     cpt_in_process("fit", "--config", str(straight), "--config", method)
-    _wait(killed_run, killed_log, expect_killed=True)
+    _wait_killed(killed_run, killed_log)
     interrupted = _final_state(tmp_path / "killed")
     assert 0 < interrupted["global_step"] < 18  # really killed mid-run (epoch 2 of 2)
     assert interrupted["epoch"] == 1
 
     resume = _write_config(tmp_path / "resume.yaml", tiny_clip_dir, tmp_path / "killed", [])
-    _cpt(tmp_path / "resume.log", "fit", "--config", str(resume), "--config", method, "--ckpt_path", "last")
+    resume_args = ("fit", "--config", str(resume), "--config", method, "--ckpt_path", "last")
+    _cpt_fresh_process(tmp_path / "resume.log", *resume_args)
 
     expected, resumed = _final_state(tmp_path / "straight"), _final_state(tmp_path / "killed")
     assert resumed["global_step"] == expected["global_step"] == 18
@@ -120,9 +130,9 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_fit(tiny_clip_dir, 
 
 
 def test_kill_during_checkpoint_write_leaves_no_partial_checkpoint_for_resume(tiny_clip_dir, tmp_path):
-    kill = [{"class_path": "helpers.kill_switch.KillDuringCheckpointWrite", "init_args": {"step": 5}}]
+    kill = [{"class_path": "tests.helpers.kill_switch.KillDuringCheckpointWrite", "init_args": {"step": 5}}]
     config = _write_config(tmp_path / "run.yaml", tiny_clip_dir, tmp_path / "run", kill)
-    _cpt(tmp_path / "run.log", "fit", "--config", str(config), expect_killed=True)
+    _wait_killed(_killed_in_fork(tmp_path / "run.log", "fit", "--config", str(config)), tmp_path / "run.log")
 
     checkpoints = tmp_path / "run" / "checkpoints"
     assert _last_candidates(checkpoints) == ["last.ckpt"]

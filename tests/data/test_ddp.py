@@ -51,7 +51,10 @@ def test_every_rank_sees_the_same_sampled_subset(tmp_path):
         {"train": 6, "val": 3, "test": 1},
         "split_zhou_OxfordPets.json",
     )
-    mp.spawn(run_rank, args=(2, str(tmp_path / "pets"), free_port(), str(tmp_path)), nprocs=2, join=True)
+    # Forked ranks: the sampling across ranks is under test, not the launcher, so they need not import again.
+    mp.start_processes(
+        run_rank, args=(2, str(tmp_path / "pets"), free_port(), str(tmp_path)), nprocs=2, join=True, start_method="fork"
+    )
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     for key in ("train", "val", "groups"):
         assert rank0[key] == rank1[key]
