@@ -33,7 +33,7 @@ def test_every_dataset_has_256_classes_over_a_two_level_hierarchy():
         for (colour_family, colour, shape_family, shape), classname in zip(
             dataset.class_codes, dataset.classnames, strict=True
         ):
-            assert classname == f"{COLOURS[colour]} {SHAPES[shape]}"
+            assert classname == f"{list(COLOUR_FAMILIES)[colour_family]} {COLOURS[colour]} {SHAPES[shape]}"
             assert COLOURS[colour] in list(COLOUR_FAMILIES.values())[colour_family]
             assert SHAPES[shape] in list(SHAPE_FAMILIES.values())[shape_family]
     for families in (COLOUR_FAMILIES, SHAPE_FAMILIES):

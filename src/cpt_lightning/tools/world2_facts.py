@@ -7,7 +7,10 @@ What it measures, all on the frozen CLIP (no training):
 - cosine clustering (`cpt_lightning.clustering.assign_clusters`) of the base classes' frozen
   prototypes at S in {4, 8, 16, 32}: cluster counts, how pure the clusters are in colour family,
   shape family and family pair, and the hierarchy margin (mean cosine within a cluster minus
-  between clusters), beside the same margin for the true families;
+  between clusters), beside the same margin for the true families, and how many clusters hold
+  >= 75% of one colour family;
+- the same clustering at S = 16 when the prompts name the shade alone ("navy pentagon" instead of
+  the shipped "bluish navy pentagon"): why the class names carry the family;
 - where new classes fall: the share of new classes whose nearest base-cluster centroid is a
   cluster holding a base class of the same colour or shape family;
 - zero-shot top-1 on base and new classes of every dataset, on fresh renders;
@@ -31,7 +34,8 @@ from cpt_lightning.data.sampling import base_new_split
 from cpt_lightning.image_settings import ImageSettings
 from cpt_lightning.tools.world_facts import hierarchy_margin
 from cpt_lightning.tools.world_zero_shot import DEFAULT_TEMPLATE, image_features, pixel_values, text_features
-from cpt_lightning.world.hier.attributes import FAMILY_SIZE
+from cpt_lightning.world.hier.attributes import COLOURS, FAMILY_SIZE, SHAPES
+from cpt_lightning.world.hier.captions import describe_hier
 from cpt_lightning.world.hier.checkpoint import world2_clip_path
 from cpt_lightning.world.hier.datasets import HierWorldDataset, hier_dataset_names
 
@@ -39,6 +43,8 @@ CLUSTER_SIZES = (4, 8, 16, 32)
 # Groupings of classes the clusters may follow: the hue families, the tone (a shade's place in its
 # family: vivid, dark, light, muted; a cross-cutting grouping of shades), the shape families, and pairs.
 HIERARCHY_LEVELS = ("colour family", "tone", "shape family", "family pair")
+# A cluster "follows" a family when at least this share of its classes belong to it.
+HELD_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class ClusterFacts:
     clusters: int
     purity: dict[str, float]  # share of classes in their cluster's majority family, per level
     margin: float  # mean within-cluster cosine minus mean between-cluster cosine
+    colour_family_held: int  # clusters with >= HELD_SHARE of their classes in one colour family
 
 
 def load_clip(path: str | Path | None = None) -> tuple[CLIPModel, object, ImageSettings]:
@@ -92,7 +99,20 @@ def cluster_facts(
         clusters=int(clusters.max() + 1),
         purity={level: purity(clusters, labels) for level, labels in levels.items()},
         margin=cosine_margin(prototypes, clusters),
+        colour_family_held=clusters_held(clusters, levels["colour family"]),
     )
+
+
+def clusters_held(clusters: np.ndarray, labels: np.ndarray) -> int:
+    """How many clusters have at least `HELD_SHARE` of their classes under one label."""
+    return sum(
+        int(np.bincount(labels[clusters == c]).max() >= HELD_SHARE * np.sum(clusters == c)) for c in np.unique(clusters)
+    )
+
+
+def shade_only_names(class_codes: np.ndarray) -> list[str]:
+    """The classes' names without their colour family word ("navy pentagon")."""
+    return [describe_hier(COLOURS[colour], SHAPES[shape]) for _, colour, _, shape in class_codes.tolist()]
 
 
 def random_clusters(features: np.ndarray, max_cluster_size: int) -> np.ndarray:
@@ -188,19 +208,30 @@ def facts_markdown(model_dir: str | None = None, per_class: int = 20, seed: int 
         'Cosine clustering of the frozen base prototypes ("a photo of a {class}."), '
         "`assign_clusters(method='cosine', seed=0)`:",
         "",
-        "| S | clusters | purity: colour family | purity: tone | purity: shape family | purity: family pair "
-        "| margin (within - between) | margin of random clusters, same sizes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| S | clusters | clusters >= 75% one colour family | purity: colour family | purity: tone "
+        "| purity: shape family | purity: family pair | margin (within - between) "
+        "| margin of random clusters, same sizes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for size in CLUSTER_SIZES:
         facts = cluster_facts(base_protos, base_codes, size)
         purities = " | ".join(f"{facts.purity[level]:.2f}" for level in HIERARCHY_LEVELS)
         random_margin = cosine_margin(base_protos, random_clusters(base_protos, size))
-        lines.append(f"| {size} | {facts.clusters} | {purities} | {facts.margin:.3f} | {random_margin:.3f} |")
+        lines.append(
+            f"| {size} | {facts.clusters} | {facts.colour_family_held} | {purities} | {facts.margin:.3f} "
+            f"| {random_margin:.3f} |"
+        )
     levels = family_labels(base_codes)
     true_margins = ", ".join(f"{level} {cosine_margin(base_protos, labels):.3f}" for level, labels in levels.items())
     placement = new_class_placement(base_protos, new_protos, base_codes, new_codes)
+    shade_only = cluster_facts(prototypes(model, tokenizer, shade_only_names(base_codes)), base_codes, 16)
     lines += [
+        "",
+        'Class names: with the shade alone in the prompt ("a photo of a navy pentagon.") the same clustering '
+        f"at S = 16 gives {shade_only.clusters} clusters, {shade_only.colour_family_held} of them >= 75% one "
+        "colour family; purity: "
+        + ", ".join(f"{level} {shade_only.purity[level]:.2f}" for level in HIERARCHY_LEVELS)
+        + ". The captions the CLIP was pretrained on name a shade or its family, not both.",
         "",
         f"Margin of the true families (base prototypes): {true_margins}.",
         f"New classes whose nearest base cluster (S = 16) holds a base class of their colour or shape family: "

@@ -6,6 +6,11 @@ rule (`cpt_lightning.data.sampling.base_new_split`: the first `ceil(K / 2)` labe
 makes every shade and every shape appear among both base and new classes, and gives every pair of
 families 8 base and 8 new classes: new classes are unseen combinations that fall in the same
 semantic clusters as base classes.
+
+Class names carry the colour family before the shade ("bluish navy pentagon"), as real class names
+often carry their hierarchy ("Boeing 737-200"). The CLIP's captions name a shade or its family, not
+both, so its text encoder knows both words; prompted with the shade alone, its prototypes cluster by
+lightness and shape family rather than by colour family (`docs/world2.md`, "Class names").
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from cpt_lightning.world.attributes import STYLES
 from cpt_lightning.world.datasets import SPLITS, split_labels
 from cpt_lightning.world.hier.attributes import (
+    COLOUR_FAMILIES,
     COLOURS,
     FAMILY_SIZE,
     SHAPES,
@@ -58,6 +64,12 @@ def hier_dataset_names() -> list[str]:
     return list(HIER_DATASET_SPECS)
 
 
+def class_name(colour: int, shape: int) -> str:
+    """The name of the class of shade `colour` and shape `shape`: "<colour family> <shade> <shape>"."""
+    family = tuple(COLOUR_FAMILIES)[int(colour_family_of(colour))]
+    return describe_hier(f"{family} {COLOURS[colour]}", SHAPES[shape])
+
+
 def class_parity(colour: np.ndarray, shape: np.ndarray) -> np.ndarray:
     """0 or 1 per class: (shade index in its family + shape index in its family) mod 2."""
     return (np.asarray(colour) % FAMILY_SIZE + np.asarray(shape) % FAMILY_SIZE) % 2
@@ -66,7 +78,7 @@ def class_parity(colour: np.ndarray, shape: np.ndarray) -> np.ndarray:
 class HierWorldDataset:
     """One downstream dataset of the hierarchical world: class names in label order and a seeded renderer.
 
-    `.classnames[k]` names label k ("navy pentagon"); `.class_codes` is int64 [K, 4] of
+    `.classnames[k]` names label k ("bluish navy pentagon": `class_name`); `.class_codes` is int64 [K, 4] of
     (colour family, colour, shape family, shape) codes per label; `render_split` draws fresh images.
     """
 
@@ -82,7 +94,7 @@ class HierWorldDataset:
         self.class_codes = np.stack([colour_family_of(colour), colour, shape_family_of(shape), shape], axis=1).astype(
             np.int64
         )
-        self.classnames: list[str] = [describe_hier(COLOURS[c], SHAPES[s]) for c, s in zip(colour, shape, strict=True)]
+        self.classnames: list[str] = [class_name(c, s) for c, s in zip(colour.tolist(), shape.tolist(), strict=True)]
 
     @property
     def name(self) -> str:
