@@ -201,5 +201,5 @@ def test_eval_splits_mode_caches_only_evaluation_and_leaves_image_prompting_host
         assert second.dataset.features is first.dataset.features and not second.dataset.built
         assert third.dataset.features.shape[0] == 5 * len(CLASSNAMES)
         assert cache.hits["image_features"] == 1 and cache.misses["image_features"] == 2
-    with pytest.raises(ValueError, match="'all' or 'eval'"):
+    with pytest.raises(ValueError, match="'all', 'eval', 'exact'"):
         FeatureCacheConfig(splits="train")

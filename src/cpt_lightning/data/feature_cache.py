@@ -12,8 +12,10 @@ augmentation views gives another key, so a stale cache is never read.
 Which splits: `splits="eval"` (what the shipped configs use) caches only the validation and test
 splits, which the deterministic evaluation transform makes exact, and only for a text-only host
 (with a host that prompts the image tower, evaluation reads pixels); training reads pixels with
-its augmentation as without a cache. `splits="all"` also caches the training split (below), the
-documented opt-in.
+its augmentation as without a cache. `splits="exact"` (the worlds' configs) adds the training split
+where that is exact too: when its only augmentation is a horizontal flip, both views of every image
+are encoded and each step reads the one its seed draws (`data/flip_views.py`); with crops, training
+reads pixels. `splits="all"` also caches the training split (below), the documented opt-in.
 
 Training modes: `train_views=0` encodes each training image once without
 augmentation (the evaluation transform); `train_views=n` encodes n augmented
@@ -28,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +41,7 @@ from torch.utils.data import DataLoader, Dataset
 from cpt_lightning.atomic_write import atomic_write
 from cpt_lightning.data.epoch_sampler import sample_seed
 from cpt_lightning.data.feature_cache_key import cache_digest, image_tower_fingerprint
+from cpt_lightning.data.flip_views import NUM_VIEWS, FlipViewsDataset, training_flips_only
 from cpt_lightning.data.model_interface import attached_image_encoder
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures, reject_image_prompting_host
@@ -50,7 +53,8 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1  # bump when what a cache file holds, or how features are computed, changes
 DIRECTORY_ENV = "CPT_FEATURE_CACHE"
 DEFAULT_DIRECTORY = "~/.cache/cpt_lightning/features"
-CacheSplits = Literal["all", "eval"]
+CacheSplits = Literal["all", "eval", "exact"]
+CACHE_SPLITS = ("all", "eval", "exact")
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ class FeatureCacheConfig:
             None: `$CPT_FEATURE_CACHE`, else `~/.cache/cpt_lightning/features`.
         splits: "all": every split, training included (`train_views` says how);
             "eval": only validation and test splits, and only with a text-only
-            host -- exact, so the shipped configs turn it on.
+            host -- exact, so the shipped configs turn it on; "exact": as "eval",
+            plus the training split when its augmentation is a flip alone (its
+            two views, `data/flip_views.py`; `train_views` is not used).
         train_views: 0: training images encoded once, without augmentation
             (resize and centre crop, as in evaluation); n >= 1: n augmented
             views per image (view v = the uncached loader's epoch-v augmentation).
@@ -78,8 +84,8 @@ class FeatureCacheConfig:
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        if self.splits not in ("all", "eval"):
-            raise ValueError(f"FeatureCacheConfig.splits must be 'all' or 'eval', got {self.splits!r}.")
+        if self.splits not in CACHE_SPLITS:
+            raise ValueError(f"FeatureCacheConfig.splits must be one of {CACHE_SPLITS}, got {self.splits!r}.")
         if self.train_views < 0:
             raise ValueError(f"FeatureCacheConfig.train_views must be >= 0, got {self.train_views}.")
         if self.encode_batch_size < 1:
@@ -91,12 +97,15 @@ class FeatureCacheConfig:
 
 
 def feature_cache_applies(datamodule: Any, config: FeatureCacheConfig | None, train: bool) -> bool:
-    """Whether a split's loader serves cached features: never without a config; for training only with
-    `splits="all"`; with `splits="eval"` only for a text-only host (the image tower is frozen)."""
+    """Whether a split's loader serves cached features: never without a config; for training with
+    `splits="all"`, or with `splits="exact"` if `datamodule.training_flips_only()`; with "eval" and
+    "exact" only for a text-only host (the image tower is frozen)."""
     if config is None or (train and config.splits == "eval"):
         return False
     if config.splits == "all":
         return True  # an image-prompting host is refused with a clear error in `cached_feature_dataset`
+    if train and not training_flips_only(datamodule):
+        return False
     trainer = getattr(datamodule, "trainer", None)
     learner = getattr(getattr(trainer, "lightning_module", None), "prompt_learner", None)
     if learner is not None and learner.prompts_images:
@@ -108,9 +117,6 @@ def feature_cache_applies(datamodule: Any, config: FeatureCacheConfig | None, tr
             datamodule._told_eval_cache_skipped = True
         return False
     return True
-
-
-# ---- what identifies a cache file ------------------------------------------------------------
 
 
 # ---- building, storing, loading ----------------------------------------------------------------
@@ -164,8 +170,9 @@ class CachedFeatureDataset(Dataset):
 
     Takes plain indices or a `SeededEpochSampler`'s `(index, seed)`: with
     several views, the seed of epoch e < V selects view e (the view built with
-    that very seed); later epochs take view `seed % V`. `built` says whether
-    this dataset's features were computed (True) or read from `cache_file`.
+    that very seed); later epochs take view `seed % V`; with `view_of`, the view
+    is `view_of(index, seed)` in every epoch. `built` says whether this
+    dataset's features were computed (True) or read from `cache_file`.
     """
 
     def __init__(
@@ -175,10 +182,12 @@ class CachedFeatureDataset(Dataset):
         view_seeds: torch.Tensor | None = None,
         cache_file: Path | None = None,
         built: bool = False,
+        view_of: Callable[[int, int], int] | None = None,
     ) -> None:
         self.features = features
         self.labels = [int(label) for label in labels]
         self.cache_file, self.built = cache_file, built
+        self.view_of = view_of
         self._view_of_seed: dict[tuple[int, int], int] = {}
         if view_seeds is not None:
             for index, seeds in enumerate(view_seeds.tolist()):
@@ -191,7 +200,10 @@ class CachedFeatureDataset(Dataset):
     def __getitem__(self, index: int | tuple[int, int]) -> tuple[ImageFeatures, int]:
         index, seed = index if isinstance(index, tuple) else (index, None)
         views = self.features.shape[1]
-        view = 0 if views == 1 or seed is None else self._view_of_seed.get((index, seed), seed % views)
+        if self.view_of is not None and seed is not None:
+            view = self.view_of(index, seed)
+        else:
+            view = 0 if views == 1 or seed is None else self._view_of_seed.get((index, seed), seed % views)
         return ImageFeatures.wrap(self.features[index, view]), self.labels[index]
 
 
@@ -213,18 +225,20 @@ def cached_feature_dataset(
     `identity` describes the images and their transform (see `items_digest`,
     `transform_identity`); the image tower's fingerprint is added here. With
     `augmentation_seed`, `config.train_views` augmented views are built from
-    `dataset[(index, seed)]`; without, one plain view per item. Under DDP,
+    `dataset[(index, seed)]`; a `FlipViewsDataset` gives its two views
+    `dataset[(index, view)]`; otherwise one plain view per item. Under DDP,
     rank 0 builds and writes while the others wait, then every rank reads.
     """
     model = attached_image_encoder(datamodule)
     clip, trainer = model.clip, datamodule.trainer
     reject_image_prompting_host(model.prompt_learner, ValueError)
-    views = config.train_views if augmentation_seed is not None else 0
-    seeds = view_seeds(augmentation_seed, len(labels), views) if views else None
+    flips = isinstance(dataset, FlipViewsDataset)
+    views = NUM_VIEWS if flips else config.train_views if augmentation_seed is not None else 0
+    seeds = view_seeds(augmentation_seed, len(labels), views) if views and not flips else None
     key = {
         "format": CACHE_FORMAT,
         "image_tower": _fingerprint(datamodule, clip),
-        "views": views,
+        "views": "flip" if flips else views,
         "augmentation_seed": augmentation_seed if views else None,
         **identity,
     }
@@ -232,7 +246,9 @@ def cached_feature_dataset(
     path = config.resolved_directory() / f"{cache_digest(key)}.pt"
 
     def build() -> torch.Tensor:
-        if views:
+        if flips:
+            indices = [(index, view) for view in range(views) for index in range(len(labels))]
+        elif views:
             indices = [(index, int(seed)) for view in range(views) for index, seed in enumerate(seeds[:, view])]
         else:
             indices = list(range(len(labels)))
@@ -262,7 +278,8 @@ def cached_feature_dataset(
     ran: list[bool] = []
     features, built = cached("image_features", memory_key, lambda: ran.append(True) or load_or_build())
     built = built and bool(ran)  # taken from memory: nothing was built for this fit
-    return CachedFeatureDataset(features, labels, seeds, cache_file=path, built=built)
+    view_of = dataset.view_of if flips else None
+    return CachedFeatureDataset(features, labels, seeds, cache_file=path, built=built, view_of=view_of)
 
 
 def _fingerprint(datamodule: Any, clip: FrozenClip) -> str:

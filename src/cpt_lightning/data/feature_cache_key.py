@@ -39,18 +39,22 @@ def image_tower_fingerprint(clip: FrozenClip) -> str:
 
 
 def transform_identity(transform: Any) -> dict[str, Any]:
-    """The transform's class, the SHA-256 of its source code, and its image settings (if any)."""
+    """The transform's class, the SHA-256 of its source code, its image settings and its crop scale (if any)."""
     cls = type(transform)
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
         source = repr(transform)
     settings = getattr(transform, "settings", None)
-    return {
+    identity = {
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
         "settings": asdict(settings) if settings is not None else None,
     }
+    scale = getattr(transform, "scale", None)
+    if scale is not None:  # the training crop's area range changes every augmented view
+        identity["scale"] = list(scale)
+    return identity
 
 
 def items_digest(items: Sequence[tuple[Hashable, int]], describe: Callable[[Hashable], str] = str) -> str:

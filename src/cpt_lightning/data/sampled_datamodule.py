@@ -28,6 +28,7 @@ from cpt_lightning.data.feature_cache import (
     feature_cache_applies,
 )
 from cpt_lightning.data.feature_cache_key import describe_image_file, items_digest, transform_identity
+from cpt_lightning.data.flip_views import FlipViewsDataset, flip_only_training
 from cpt_lightning.data.image_dataset import LabelledImageDataset, open_image_file
 from cpt_lightning.data.layout import DatasetLayoutError, check_split_labels
 from cpt_lightning.data.model_interface import resolve_image_settings
@@ -256,18 +257,33 @@ class SampledDataModule(L.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
         )
 
+    def training_flips_only(self) -> bool:
+        """Whether the training augmentation only flips every training image (`TrainTransform.flips_only`)."""
+        return flip_only_training(self._train_transform, self._train_image_sizes())
+
+    def _train_image_sizes(self) -> list[tuple[int, int]]:
+        if self._train_transform.scale != (1.0, 1.0):  # it crops, whatever the sizes: open no image to know
+            return []
+        if getattr(self, "_train_sizes", (None,))[0] is not self.train_items:
+            self._train_sizes = (self.train_items, [self.load_image(key).size for key, _ in self.train_items])
+        return self._train_sizes[1]
+
     def _cached_features(self, items: list[Item], train: bool) -> CachedFeatureDataset:
-        """The split's features from the cache: augmented views (train, `train_views > 0`) or plain ones."""
+        """The split's features from the cache: the two flip views (train, `splits="exact"`), augmented
+        views (train, `train_views > 0`) or plain ones."""
         assert self.feature_cache is not None
-        augmented = train and self.feature_cache.train_views > 0
+        flips = train and self.feature_cache.splits == "exact"
+        augmented = flips or (train and self.feature_cache.train_views > 0)
         transform = self._train_transform if augmented else self._eval_transform
         identity = {
             "data": type(self).__name__,
             "items": items_digest(items, self.describe_image),
             "transform": transform_identity(transform),
         }
-        dataset = LabelledImageDataset(items, transform, self.load_image)
+        if flips:
+            dataset = FlipViewsDataset(items, self._train_transform, self.load_image, self._train_image_sizes())
+        else:
+            dataset = LabelledImageDataset(items, transform, self.load_image)
         labels = [label for _, label in items]
-        return cached_feature_dataset(
-            self, self.feature_cache, dataset, labels, identity, augmentation_seed=self.seed if augmented else None
-        )
+        seed = self.seed if augmented and not flips else None
+        return cached_feature_dataset(self, self.feature_cache, dataset, labels, identity, augmentation_seed=seed)

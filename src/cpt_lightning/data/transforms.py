@@ -104,7 +104,7 @@ class TrainTransform:
         if not 0.0 < scale[0] <= scale[1] <= 1.0:
             raise ValueError(f"scale must satisfy 0 < min <= max <= 1 (area fractions); got {scale}.")
         self.settings = settings
-        self.scale = scale
+        self.scale = (float(scale[0]), float(scale[1]))
         self.resample = pil_resample(settings.interpolation)
         self._rng = random.Random()
         self._seeded_for: tuple[int, int] | None = None
@@ -119,12 +119,35 @@ class TrainTransform:
     def __call__(self, image: Image.Image, seed: int | None = None) -> torch.Tensor:
         rng = self._generator() if seed is None else random.Random(seed)
         image = to_rgb(image)
+        box, flip = self.draw(image.width, image.height, rng)
+        return self.render(image, box, flip)
+
+    def draw(self, width: int, height: int, rng: random.Random) -> tuple[tuple[int, int, int, int], bool]:
+        """The random part of one augmentation: the crop box, then whether to flip."""
+        box = random_resized_crop_box(width, height, rng, scale=self.scale)
+        return box, rng.random() < 0.5
+
+    def render(self, image: Image.Image, box: tuple[int, int, int, int], flip: bool) -> torch.Tensor:
+        """The deterministic part: crop `box` of the RGB `image`, resize to `crop_size`, flip, normalise."""
         size = self.settings.crop_size
-        box = random_resized_crop_box(image.width, image.height, rng, scale=self.scale)
         image = image.resize((size, size), self.resample, box=box)
-        if rng.random() < 0.5:
+        if flip:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return normalize_to_tensor(image, self.settings.mean, self.settings.std)
+
+    def flips_only(self, width: int, height: int) -> bool:
+        """Whether every augmentation of a `width x height` image crops the whole image, leaving the flip
+        as its only randomness (so the image has exactly two views).
+
+        True for the area scale (1, 1) on a square image: a try fits only if `round(n sqrt(r)) <= n` and
+        `round(n / sqrt(r)) <= n`, which forces `|log r|` so small that both round to n; the top-left
+        corner is then (0, 0), and the fallback is the whole image too.
+        """
+        return self.scale == (1.0, 1.0) and width == height
+
+    def flip_of_seed(self, width: int, height: int, seed: int) -> bool:
+        """Whether the augmentation drawn from `seed` flips a `width x height` image (the draws of `__call__`)."""
+        return self.draw(width, height, random.Random(seed))[1]
 
 
 class EvalTransform:
