@@ -15,6 +15,7 @@ from cpt_lightning.world import (
     world_dataset_names,
 )
 from cpt_lightning.world.captions import UNSPECIFIED, caption_fits
+from cpt_lightning.world.render import paint
 from cpt_lightning.world.shapes import shape_masks
 
 
@@ -125,3 +126,21 @@ def test_styles_change_the_picture():
         shifted = type(clean)(**{**shifted.__dict__, "style": np.full(8, code), "severity": np.ones(8, np.float32)})
         difference = np.abs(render(shifted, np.random.default_rng(1)).astype(int) - clean_images).mean()
         assert difference > 5, (style, difference)
+
+
+@pytest.mark.parametrize("alpha", [1.0, "per_image"])
+def test_paint_is_the_dense_alpha_blend_bit_for_bit(alpha):
+    # `paint` computes only the masked pixels; the dense blend, written out here, touches every pixel.
+    rng = np.random.default_rng(0)
+    canvas = rng.uniform(0.0, 1.0, (5, 8, 8, 3)).astype(np.float32)
+    mask = rng.uniform(size=(5, 8, 8)) < 0.3
+    colour = rng.uniform(0.0, 1.0, (5, 1, 1, 3))  # float64, as the renderers' colours are
+    opacity = rng.uniform(0.0, 1.0, 5) if alpha == "per_image" else alpha
+    weight = mask[..., None] * np.asarray(opacity, dtype=np.float32).reshape(-1, 1, 1, 1)
+    expected = canvas.copy()
+    expected *= 1.0 - weight
+    expected += weight * colour
+    painted = canvas.copy()
+    paint(painted, mask, colour, opacity)
+    assert painted.dtype == np.float32 and np.array_equal(painted, expected)
+    assert np.array_equal(painted[~mask], canvas[~mask])  # unmasked pixels untouched

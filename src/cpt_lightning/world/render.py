@@ -51,10 +51,17 @@ def outline(mask: np.ndarray, thickness: int) -> np.ndarray:
 
 
 def paint(canvas: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: np.ndarray | float = 1.0) -> None:
-    """Blend `colour` into `canvas` [N, H, W, 3] in place where `mask` [N, H, W] holds, with opacity `alpha`."""
-    weight = mask[..., None] * np.asarray(alpha, dtype=np.float32).reshape(-1, 1, 1, 1)
-    canvas *= 1.0 - weight
-    canvas += weight * colour
+    """Blend `colour` into `canvas` [N, H, W, 3] in place where `mask` [N, H, W] holds, with opacity `alpha`.
+
+    Only the masked pixels are computed: elsewhere the blend's weight is 0, which leaves a pixel exactly
+    as it was, so skipping them changes no bit of the result and saves most of the rendering time.
+    """
+    where = np.nonzero(mask)
+    weight = np.broadcast_to(np.asarray(alpha, dtype=np.float32).reshape(-1, 1, 1), mask.shape)[where][:, None]
+    pixels = canvas[where]
+    pixels *= 1.0 - weight
+    pixels += weight * np.broadcast_to(colour, canvas.shape)[where]
+    canvas[where] = pixels
 
 
 def supersampled_grid() -> np.ndarray:
