@@ -203,3 +203,18 @@ def test_eval_splits_mode_caches_only_evaluation_and_leaves_image_prompting_host
         assert cache.hits["image_features"] == 1 and cache.misses["image_features"] == 2
     with pytest.raises(ValueError, match="'all', 'eval', 'exact'"):
         FeatureCacheConfig(splits="train")
+
+
+def test_exact_mode_caches_un_augmented_training_images_and_their_features_are_the_pixel_ones(
+    tiny_clip_dir, tmp_path
+):
+    module = CPTModule(CLASSNAMES, clip_name_or_path=str(tiny_clip_dir))
+    config = FeatureCacheConfig(tmp_path / "cache", splits="exact")
+    cached = _attached(GeneratedDataModule(CLASSNAMES, batch_size=4, feature_cache=config), module, tmp_path)
+    plain = _attached(GeneratedDataModule(CLASSNAMES, batch_size=4), module, tmp_path)
+    with torch.no_grad():
+        cached_features, cached_labels = _features_and_labels(module, cached.train_dataloader())
+        pixel_features, pixel_labels = _features_and_labels(module, plain.train_dataloader())
+    assert isinstance(next(iter(cached.train_dataloader()))[0], ImageFeatures)
+    assert torch.equal(cached_labels, pixel_labels)
+    torch.testing.assert_close(cached_features, pixel_features, rtol=0, atol=1e-6)

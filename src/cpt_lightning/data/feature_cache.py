@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader, Dataset
 from cpt_lightning.atomic_write import atomic_write
 from cpt_lightning.data.epoch_sampler import sample_seed
 from cpt_lightning.data.feature_cache_key import cache_digest, image_tower_fingerprint
-from cpt_lightning.data.flip_views import NUM_VIEWS, FlipViewsDataset, training_flips_only
+from cpt_lightning.data.flip_views import NUM_VIEWS, FlipViewsDataset, exact_training_views
 from cpt_lightning.data.model_interface import attached_image_encoder
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.image_features import ImageFeatures, reject_image_prompting_host
@@ -98,13 +98,13 @@ class FeatureCacheConfig:
 
 def feature_cache_applies(datamodule: Any, config: FeatureCacheConfig | None, train: bool) -> bool:
     """Whether a split's loader serves cached features: never without a config; for training with
-    `splits="all"`, or with `splits="exact"` if `datamodule.training_flips_only()`; with "eval" and
+    `splits="all"`, or with `splits="exact"` if `datamodule.exact_training_views()`; with "eval" and
     "exact" only for a text-only host (the image tower is frozen)."""
     if config is None or (train and config.splits == "eval"):
         return False
     if config.splits == "all":
         return True  # an image-prompting host is refused with a clear error in `cached_feature_dataset`
-    if train and not training_flips_only(datamodule):
+    if train and not exact_training_views(datamodule):
         return False
     trainer = getattr(datamodule, "trainer", None)
     learner = getattr(getattr(trainer, "lightning_module", None), "prompt_learner", None)

@@ -72,12 +72,15 @@ def flip_only_training(transform: TrainTransform, sizes: Sequence[tuple[int, int
     return bool(sizes) and all(transform.flips_only(width, height) for width, height in sizes)
 
 
-def training_flips_only(datamodule: Any) -> bool:
-    """`datamodule.training_flips_only()` if it has one; when False, say once that training reads pixels."""
-    flips_only = getattr(datamodule, "training_flips_only", None)
-    if flips_only is not None and flips_only():
+def exact_training_views(datamodule: Any) -> bool:
+    """`datamodule.exact_training_views()` if it has one (whether its training images, augmented, form a
+    finite set the cache holds exactly); when False, say once that training reads pixels."""
+    exact = getattr(datamodule, "exact_training_views", None)
+    if exact is not None and exact():
         return True
     if not getattr(datamodule, "_told_train_cache_skipped", False):
-        log.info("feature_cache (splits='exact'): training reads pixels, its augmentation is more than a flip.")
+        log.info(
+            "feature_cache (splits='exact'): training reads pixels, its augmentation has no finite set of views."
+        )
         datamodule._told_train_cache_skipped = True
     return False

@@ -115,6 +115,10 @@ class GeneratedDataModule(LightningDataModule):
         self.train_set = _select(*train, self.train_labels)
         self.eval_sets = {name: _select(*evaluation, labels) for name, labels in self.eval_labels.items()}
 
+    def exact_training_views(self) -> bool:
+        """True: the images are not augmented, so their one view is exactly what training sees."""
+        return True
+
     def train_dataloader(self) -> DataLoader:
         return resumable_train_loader(self, self._maybe_cached(self.train_set, train=True), self.batch_size, self.seed)
 

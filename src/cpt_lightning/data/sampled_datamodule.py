@@ -257,8 +257,9 @@ class SampledDataModule(L.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
         )
 
-    def training_flips_only(self) -> bool:
-        """Whether the training augmentation only flips every training image (`TrainTransform.flips_only`)."""
+    def exact_training_views(self) -> bool:
+        """Whether the cache can hold every augmented training image: the augmentation only flips each
+        one (`TrainTransform.flips_only`), so an image has two views."""
         return flip_only_training(self._train_transform, self._train_image_sizes())
 
     def _train_image_sizes(self) -> list[tuple[int, int]]:

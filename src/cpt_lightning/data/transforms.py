@@ -8,6 +8,7 @@ Both convert to RGB, scale to [0, 1] and normalise with the checkpoint's mean / 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -124,8 +125,7 @@ class TrainTransform:
 
     def draw(self, width: int, height: int, rng: random.Random) -> tuple[tuple[int, int, int, int], bool]:
         """The random part of one augmentation: the crop box, then whether to flip."""
-        box = random_resized_crop_box(width, height, rng, scale=self.scale)
-        return box, rng.random() < 0.5
+        return augmentation_draw(width, height, rng, self.scale)
 
     def render(self, image: Image.Image, box: tuple[int, int, int, int], flip: bool) -> torch.Tensor:
         """The deterministic part: crop `box` of the RGB `image`, resize to `crop_size`, flip, normalise."""
@@ -147,7 +147,21 @@ class TrainTransform:
 
     def flip_of_seed(self, width: int, height: int, seed: int) -> bool:
         """Whether the augmentation drawn from `seed` flips a `width x height` image (the draws of `__call__`)."""
-        return self.draw(width, height, random.Random(seed))[1]
+        return _flip_of_seed(width, height, seed, self.scale)
+
+
+def augmentation_draw(
+    width: int, height: int, rng: random.Random, scale: tuple[float, float]
+) -> tuple[tuple[int, int, int, int], bool]:
+    """`TrainTransform`'s draws for a `width x height` image: the crop box, then whether to flip."""
+    box = random_resized_crop_box(width, height, rng, scale=scale)
+    return box, rng.random() < 0.5
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _flip_of_seed(width: int, height: int, seed: int, scale: tuple[float, float]) -> bool:
+    # The runs of a study that share a seed draw the same augmentation seeds: replay each draw once.
+    return augmentation_draw(width, height, random.Random(seed), scale)[1]
 
 
 class EvalTransform:
