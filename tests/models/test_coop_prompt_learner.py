@@ -73,9 +73,11 @@ def test_missing_clip_directory_names_the_fix(tmp_path):
 @pytest.mark.parametrize("class_specific", [False, True])
 def test_chunked_checkpointed_gradients_equal_the_naive_computation(tiny_clip_dir, class_specific):
     clip = FrozenClip.from_pretrained(str(tiny_clip_dir))
-    naive = CoOpPromptLearner(clip, CLASSNAMES, class_specific=class_specific)
+    # HF's forward for every class (shared_prefix=False): each class's gradient is its own computation,
+    # so chunks and recomputation change nothing but where the sum over classes happens.
+    naive = CoOpPromptLearner(clip, CLASSNAMES, class_specific=class_specific, shared_prefix=False)
     bounded = CoOpPromptLearner(
-        clip, CLASSNAMES, class_specific=class_specific, text_batch_size=4, checkpoint_text=True
+        clip, CLASSNAMES, class_specific=class_specific, text_batch_size=4, checkpoint_text=True, shared_prefix=False
     )
     target = torch.randn(len(CLASSNAMES), clip.config.projection_dim, generator=torch.Generator().manual_seed(3))
     grads = []
@@ -85,3 +87,19 @@ def test_chunked_checkpointed_gradients_equal_the_naive_computation(tiny_clip_di
         grads.append(learner.ctx.grad.clone())
     assert grads[0].abs().sum() > 0
     assert (grads[0] - grads[1]).abs().max().item() <= 1e-6
+
+
+def test_chunked_checkpointed_shared_prefix_gradients_equal_the_naive_computation(tiny_clip_dir):
+    clip = FrozenClip.from_pretrained(str(tiny_clip_dir))
+    naive = CoOpPromptLearner(clip, CLASSNAMES)
+    bounded = CoOpPromptLearner(clip, CLASSNAMES, text_batch_size=4, checkpoint_text=True)
+    target = torch.randn(len(CLASSNAMES), clip.config.projection_dim, generator=torch.Generator().manual_seed(3))
+    grads = []
+    for learner in (naive, bounded):
+        loss = (learner.encode_text(clip, CLASSNAMES) * target).sum()
+        loss.backward()
+        grads.append(learner.ctx.grad.clone())
+    assert grads[0].abs().sum() > 0
+    # With the prefix encoded once per chunk, its gradient is summed over the chunk's classes inside
+    # the backward pass, 4 + 2 classes instead of 6: float32 sums in another order.
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-5)

@@ -11,6 +11,7 @@ from torch.utils.checkpoint import checkpoint
 from cpt_lightning.models.class_prompt_tokens import ClassPromptTokens, placeholder_token_id
 from cpt_lightning.models.frozen_clip import FrozenClip
 from cpt_lightning.models.prompt_learner import PromptLearner
+from cpt_lightning.models.shared_prefix_text import encode_with_shared_prefix
 
 
 class CoOpPromptLearner(PromptLearner):
@@ -35,9 +36,14 @@ class CoOpPromptLearner(PromptLearner):
         text_batch_size: classes encoded per text-tower call (None: all at once).
         checkpoint_text: recompute each chunk's activations in the backward
             pass instead of storing them, so training memory is one chunk's
-            activations rather than all classes' (gradients are identical; the
-            text tower runs forward twice). With `text_batch_size`, this bounds
+            activations rather than all classes' (gradients are the same up to
+            float rounding; the text tower runs forward twice). With `text_batch_size`, this bounds
             the memory of 1,000-class prompts.
+        shared_prefix: with a shared context, encode "[SOT] v_1 .. v_n", which
+            starts every class's prompt, once per call and only the class tokens
+            per class (`models/shared_prefix_text.py`: exact, as the text tower
+            is causal). False: HF's own forward of every full prompt, through the
+            splice hook. A class-specific context always takes HF's forward.
     """
 
     def __init__(
@@ -49,6 +55,7 @@ class CoOpPromptLearner(PromptLearner):
         class_specific: bool = False,
         text_batch_size: int | None = None,
         checkpoint_text: bool = False,
+        shared_prefix: bool = True,
     ) -> None:
         super().__init__()
         if n_ctx_text < 1:
@@ -75,6 +82,7 @@ class CoOpPromptLearner(PromptLearner):
             raise ValueError(f"text_batch_size must be >= 1 or None, got {text_batch_size}.")
         self.text_batch_size = text_batch_size
         self.checkpoint_text = checkpoint_text
+        self.shared_prefix = shared_prefix
         self._tokens = ClassPromptTokens([placeholder_token_id(clip)] * n_ctx_text)
 
     def tokenize_classnames(self, clip: FrozenClip, classnames: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,6 +129,10 @@ class CoOpPromptLearner(PromptLearner):
     def _encode_chunk(
         self, clip: FrozenClip, ctx: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
+        if self.shared_prefix and ctx.dim() == 2:  # one context for all: "[SOT] v_1 .. v_n" is every row's start
+            start = clip.token_embedding(input_ids[:1, :1])
+            prefix = torch.cat([start, ctx.to(start.dtype).unsqueeze(0)], dim=1)
+            return encode_with_shared_prefix(clip, prefix, input_ids, 1 + self.n_ctx_text)
         # The splice hook lives inside the recomputed region, so a checkpointed
         # backward re-applies it exactly as the forward did.
         with self._spliced(clip, ctx):
