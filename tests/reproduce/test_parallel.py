@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from cpt_lightning.reproduce.cli import main
-from cpt_lightning.reproduce.parallel import DeviceSlot, device_slots
+from cpt_lightning.reproduce.parallel import DeviceSlot, device_slots, worker_start_method
 from cpt_lightning.reproduce.protocols import load_protocol
 from cpt_lightning.reproduce.runs import RESULTS_FILE, plan_runs
 from cpt_lightning.reproduce.slurm import RUN_LIST
@@ -29,6 +29,13 @@ def test_device_slots_split_gpus_or_cores_without_overlap():
         device_slots(3, ["0", "1"], [0, 1])
     with pytest.raises(ValueError, match=">= 1"):
         device_slots(0, [], [0])
+
+def test_workers_fork_only_on_cpu_cores_under_linux(monkeypatch):
+    cpu, gpu = [DeviceSlot(cores=(0,)), DeviceSlot(cores=(1,))], [DeviceSlot(gpus=("0",)), DeviceSlot(gpus=("1",))]
+    monkeypatch.setattr("sys.platform", "linux")
+    assert worker_start_method(cpu) == "fork" and worker_start_method(gpu) == "spawn"
+    monkeypatch.setattr("sys.platform", "darwin")
+    assert worker_start_method(cpu) == "spawn"
 
 
 def _one_dataset(tmp_path: Path, tiny_clip_dir: Path) -> str:

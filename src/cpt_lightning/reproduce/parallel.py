@@ -1,6 +1,7 @@
 """`cpt-reproduce --jobs N`: N runs at once on one machine, each pinned to its own GPUs or CPU cores.
 
-A `concurrent.futures.ProcessPoolExecutor` (spawned workers) runs the protocol's unfinished runs. Each
+A `concurrent.futures.ProcessPoolExecutor` (forked workers on CPU cores, spawned ones for GPUs:
+`worker_start_method`) runs the protocol's unfinished runs. Each
 worker takes one device slot when it starts: with GPUs, `CUDA_VISIBLE_DEVICES` is set to its share of
 the visible GPUs before CUDA starts (so a `devices: 1` trainer uses that GPU); without, the worker is
 bound to its share of the CPU cores (`os.sched_setaffinity`) and uses that many torch threads. A worker
@@ -16,6 +17,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +73,15 @@ def device_slots(jobs: int, gpus: list[str], cores: list[int]) -> list[DeviceSlo
     return [DeviceSlot(cores=tuple(cores[i * share : (i + 1) * share])) for i in range(jobs)]
 
 
+def worker_start_method(slots: list[DeviceSlot]) -> str:
+    """"fork" for CPU slots on Linux: the workers inherit this process's imports (torch and transformers,
+    seconds each) instead of importing them again; nothing here has started CUDA or a thread pool.
+    "spawn" wherever a worker gets GPUs (CUDA and forked workers do not mix) and off Linux."""
+    if sys.platform.startswith("linux") and not any(slot.gpus for slot in slots):
+        return "fork"
+    return "spawn"
+
+
 _worker_cache = contextlib.ExitStack()
 
 
@@ -104,7 +115,7 @@ def run_in_pool(specs: list[tuple[Any, Path]], jobs: int, run_one: Callable[[Any
     A failed run does not stop the others; once all have ended, the failures are raised together.
     """
     slots = device_slots(jobs, visible_gpus(), available_cores())
-    context = multiprocessing.get_context("spawn")  # CUDA and forked workers do not mix
+    context = multiprocessing.get_context(worker_start_method(slots))
     queue = context.Queue()
     for slot in slots:
         queue.put(slot)
