@@ -63,7 +63,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     imports = time.perf_counter() - started_imports
-    # `--jobs N` workers are spawned interpreters: they find `step_share` through PYTHONPATH (set for
+    # `--jobs N` workers that are spawned (those with GPUs) find `step_share` through PYTHONPATH (set for
     # the runs only, so a caller that runs this script in its own process keeps its environment).
     here = str(Path(__file__).resolve().parent)
     search_path = {"PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
