@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from cpt_lightning.clustering.etf import etf_deviation_per_cluster
 from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
 from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.clustering.procrustes import FrozenFactor, align_to_tuned, frozen_factor
 from cpt_lightning.losses._checks import require_clusters
 from cpt_lightning.losses.base import LossInputs, LossTerm
 from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
-from cpt_lightning.losses.rotation_stabilization import procrustes_align
 
 EtfVariant = Literal["cluster_centred", "cluster_uncentred", "cluster_simplex", "global"]
 ETF_VARIANTS = ("cluster_centred", "cluster_uncentred", "cluster_simplex", "global")
@@ -59,8 +59,23 @@ def simplex_vertices(n: int, dim: int, dtype: torch.dtype = torch.float32) -> to
     return F.pad(vertices, (0, dim - n))
 
 
+def simplex_targets(layout: ClusterLayout, dim: int) -> FrozenFactor:
+    """The fixed side of `simplex_residual_per_cluster`'s Procrustes problems on `layout`, for features of
+    `dim` dimensions: each cluster's simplex (`simplex_vertices`, zero for a singleton) in a `[C, S, max(dim, S)]`
+    grid, factorised once (`frozen_factor`), since it depends only on the cluster sizes."""
+    slots = layout.index.shape[1]
+    shape = (layout.sizes.numel(), slots, max(dim, slots))
+    targets = torch.zeros(shape, dtype=torch.float64, device=layout.index.device)
+    for n in torch.unique(layout.sizes).tolist():
+        if n >= 2:
+            targets[layout.sizes == n, :n] = simplex_vertices(n, shape[-1], torch.float64).to(targets.device)
+    return frozen_factor(targets)
+
+
 def simplex_residual_per_cluster(
-    text_features: torch.Tensor | GroupedFeatures, clusters: torch.Tensor | ClusterLayout | None
+    text_features: torch.Tensor | GroupedFeatures,
+    clusters: torch.Tensor | ClusterLayout | None,
+    targets: FrozenFactor | None = None,
 ) -> torch.Tensor:
     """Per cluster with n >= 2: `||U_C - E_n R_C||_F^2 / n`, the distance to the nearest simplex ETF.
 
@@ -71,17 +86,16 @@ def simplex_residual_per_cluster(
     its gradient is linear in the deviation rather than quadratic in the cosine error. A cluster
     with more members than dimensions + 1 cannot be a simplex in feature space: its prototypes are
     then compared in `R^n` (zero-padded), so the residual is its distance to the nearest simplex there.
+    `targets`: `simplex_targets` of the layout and feature dimension, if already known.
     """
     view = grouped_view(text_features, clusters)
     layout = view.layout
     slots = layout.slot_mask_as(view.grouped.dtype)
     units = F.normalize(view.centred, dim=-1) * slots
     units = F.pad(units, (0, max(0, view.grouped.shape[1] - units.shape[-1])))
-    targets = torch.zeros_like(units)
-    for n in torch.unique(layout.sizes).tolist():
-        if n >= 2:
-            targets[layout.sizes == n, :n] = simplex_vertices(n, units.shape[-1]).to(units)
-    aligned = procrustes_align(targets, units.detach())
+    if targets is None:
+        targets = simplex_targets(layout, view.features.shape[-1])
+    aligned = align_to_tuned(targets, units.detach()).to(units.dtype)
     per_cluster = (units - aligned).square().sum(dim=(1, 2)) / layout.sizes_as(units.dtype)
     return per_cluster[layout.multi_member_clusters]
 
@@ -113,15 +127,26 @@ class EtfSeparationTerm(LossTerm):
         self.variant = variant
         self.cluster_weighting = cluster_weighting
         self.needs_clusters = variant != "global"
+        # (layout, feature dimension, `simplex_targets`) of the last step: the simplex side of the
+        # `cluster_simplex` Procrustes problems is fixed for an installed assignment.
+        self._simplex: tuple[ClusterLayout, int, FrozenFactor] | None = None
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         if self.variant == "global":
             return etf_separation_loss(inputs.text_features, None, centred=False)
         clusters = require_clusters(self.name, inputs)
         if self.variant == "cluster_simplex":
-            per_cluster = simplex_residual_per_cluster(inputs.grouped_text(clusters), clusters)
+            targets = self._targets(clusters, inputs)
+            per_cluster = simplex_residual_per_cluster(inputs.grouped_text(clusters), clusters, targets)
             if per_cluster.numel() == 0:
                 return inputs.text_features.float().sum() * 0.0
             return cluster_mean(per_cluster, _multi_member_sizes(clusters), self.cluster_weighting)
         centred = self.variant == "cluster_centred"
         return etf_separation_loss(inputs.grouped_text(clusters), clusters, centred, self.cluster_weighting)
+
+    def _targets(self, clusters: ClusterLayout, inputs: LossInputs) -> FrozenFactor:
+        dim = inputs.text_features.shape[-1]
+        cached = self._simplex
+        if cached is None or cached[0] is not clusters or cached[1] != dim:
+            cached = self._simplex = (clusters, dim, simplex_targets(clusters, dim))
+        return cached[2]

@@ -1,7 +1,7 @@
 """Rotation stabilization: each cluster of tuned prototypes is a rotated frozen cluster.
 
-Functional core (batched orthogonal Procrustes over padded clusters, and the
-centroid-only variant) plus `RotationStabilizationTerm`.
+Functional core (the per-cluster Procrustes residual, on the batched solver of
+`clustering/procrustes.py`, and the centroid-only variant) plus `RotationStabilizationTerm`.
 """
 
 from __future__ import annotations
@@ -13,47 +13,17 @@ import torch.nn.functional as F
 
 from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
 from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.clustering.procrustes import FrozenFactor, align_to_tuned, frozen_factor
 from cpt_lightning.losses._checks import require_clusters, require_frozen_text
 from cpt_lightning.losses.base import LossInputs, LossTerm
 from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
-
-
-def procrustes_align(frozen: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
-    """Return `frozen @ R` for `R = argmin_{R orthogonal} ||frozen @ R - tuned||_F`, batched.
-
-    `frozen`, `tuned`: `[..., n, D]` (zero rows are padding and stay zero).
-    The textbook solution is `R = U V^T` from the SVD of the `D x D` matrix
-    `frozen^T tuned`; with D = 512 and n <= 16 that SVD is wasteful, so both
-    sides are first reduced by QR (`frozen^T = Q1 R1`, `tuned^T = Q2 R2`):
-    `frozen^T tuned = Q1 (R1 R2^T) Q2^T`, and the SVD of the small
-    `R1 R2^T = u s v^T` gives `R = Q1 u v^T Q2^T` on the span that matters,
-    hence `frozen @ R = R1^T u v^T Q2^T`. Where `R` is not unique (n < D) this
-    product still is, so it equals what `scipy.linalg.orthogonal_procrustes`
-    gives. No gradient flows through the result (it is the fixed target).
-    """
-    return align_to_tuned(frozen_factor(frozen), tuned).to(frozen.dtype)
-
-
-def frozen_factor(frozen: torch.Tensor) -> torch.Tensor:
-    """`R1` of `frozen^T = Q1 R1` in float64: the frozen side of `procrustes_align`, fixed for a whole fit."""
-    with torch.no_grad():
-        _, r1 = torch.linalg.qr(frozen.double().transpose(-1, -2))
-    return r1
-
-
-def align_to_tuned(frozen_r: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
-    """`frozen @ R` (float64) from the frozen side's `R1` (`frozen_factor`) and the tuned features."""
-    with torch.no_grad():
-        q2, r2 = torch.linalg.qr(tuned.double().transpose(-1, -2))
-        u, _, vh = torch.linalg.svd(frozen_r @ r2.transpose(-1, -2))
-        return frozen_r.transpose(-1, -2) @ u @ vh @ q2.transpose(-1, -2)
 
 
 def procrustes_residual_per_cluster(
     text_features: torch.Tensor | GroupedFeatures,
     frozen_text_features: torch.Tensor,
     clusters: torch.Tensor | ClusterLayout,
-    frozen_r: torch.Tensor | None = None,
+    frozen_r: FrozenFactor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`(||T_C - T0_C R_C||_F^2 / n, n)` for each cluster with n >= 2, the rotation detached.
 
@@ -77,7 +47,7 @@ def procrustes_rotation_loss(
     text_features: torch.Tensor | GroupedFeatures,
     frozen_text_features: torch.Tensor,
     clusters: torch.Tensor | ClusterLayout,
-    frozen_r: torch.Tensor | None = None,
+    frozen_r: FrozenFactor | None = None,
     cluster_weighting: ClusterWeighting = "uniform",
 ) -> torch.Tensor:
     """`L_rot = mean_C ||T_C - T0_C R_C||_F^2 / n` over clusters with n >= 2 (size-weighted with
@@ -134,7 +104,7 @@ class RotationStabilizationTerm(LossTerm):
         self.cluster_weighting = cluster_weighting
         # (layout, frozen factor) from `prepare`: t0 and the clusters are fixed for a fit, so the frozen
         # half of every step's Procrustes problem is factorised once per installed assignment.
-        self._prepared: tuple[ClusterLayout, torch.Tensor] | None = None
+        self._prepared: tuple[ClusterLayout, FrozenFactor] | None = None
 
     def prepare(self, clusters: ClusterLayout, frozen_text_features: torch.Tensor | None) -> None:
         self._prepared = None
