@@ -38,3 +38,28 @@ def etf_deviation_per_cluster(
     squared = (cosines - target).square() * layout.pair_mask
     per_cluster = squared.sum(dim=(1, 2)) / pairs
     return per_cluster[layout.multi_member_clusters]
+
+
+def etf_pair_weights(layout: ClusterLayout, cluster_weights: torch.Tensor) -> torch.Tensor:
+    """`[C, S, S]`: `cluster_weights[c] / (n (n - 1))` on the pairs of distinct members of cluster c, 0 elsewhere,
+    so that `weighted_etf_deviation` is `sum_C cluster_weights[C] * deviation_C` (padding and singletons weigh 0)."""
+    _, pairs = layout.pair_targets_as(cluster_weights.dtype)
+    return layout.pair_mask * (cluster_weights / pairs).view(-1, 1, 1)
+
+
+def weighted_etf_deviation(
+    text_features: torch.Tensor | GroupedFeatures,
+    pair_weights: torch.Tensor,
+    clusters: torch.Tensor | ClusterLayout | None = None,
+    centred: bool = True,
+) -> torch.Tensor:
+    """`sum_C w_C * deviation_C` (`etf_deviation_per_cluster`) in one weighted sum over the cluster grid.
+
+    `pair_weights` comes from `etf_pair_weights` on the same layout; padded slots are never masked
+    because every pair that involves one weighs 0.
+    """
+    view = grouped_view(text_features, clusters)
+    grouped = view.centred if centred else view.grouped
+    units = F.normalize(grouped, dim=-1)
+    target, _ = view.layout.pair_targets_as(grouped.dtype)
+    return ((units @ units.transpose(1, 2) - target).square() * pair_weights).sum()

@@ -11,13 +11,13 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from cpt_lightning.clustering.etf import etf_deviation_per_cluster
+from cpt_lightning.clustering.etf import etf_pair_weights, weighted_etf_deviation
 from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
 from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.clustering.procrustes import FrozenFactor, align_to_tuned, frozen_factor
 from cpt_lightning.losses._checks import require_clusters
 from cpt_lightning.losses.base import LossInputs, LossTerm
-from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
+from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean, cluster_weights
 
 EtfVariant = Literal["cluster_centred", "cluster_uncentred", "cluster_simplex", "global"]
 ETF_VARIANTS = ("cluster_centred", "cluster_uncentred", "cluster_simplex", "global")
@@ -32,19 +32,27 @@ def etf_separation_loss(
     clusters: torch.Tensor | ClusterLayout | None = None,
     centred: bool = True,
     cluster_weighting: ClusterWeighting = "uniform",
+    pair_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`L_etf = mean_C mean_{i != j in C} (u_i . u_j + 1/(n-1))^2` over clusters of size >= 2.
 
     `clusters`: a `[K]` assignment or its `ClusterLayout`; None is one cluster of all classes.
     `text_features` may be a step's `GroupedFeatures` on that layout (shared with the other terms).
     `cluster_weighting="size"` weighs each cluster by its size (`cluster_mean`). Returns a
-    differentiable zero when no cluster has two members.
+    differentiable zero when no cluster has two members. `pair_weights`: `etf_pair_weights` of the
+    layout and weighting, if already known (they are fixed for an installed assignment).
     """
     view = grouped_view(text_features, clusters)
-    per_cluster = etf_deviation_per_cluster(view, centred=centred)
-    if per_cluster.numel() == 0:
+    if not view.layout.has_multi_member_cluster:
         return view.features.sum() * 0.0
-    return cluster_mean(per_cluster, _multi_member_sizes(view.layout), cluster_weighting)
+    if pair_weights is None:
+        pair_weights = etf_separation_pair_weights(view.layout, cluster_weighting)
+    return weighted_etf_deviation(view, pair_weights, centred=centred)
+
+
+def etf_separation_pair_weights(layout: ClusterLayout, cluster_weighting: ClusterWeighting) -> torch.Tensor:
+    """The pair weights (float32) that make `weighted_etf_deviation` the cluster average `cluster_weighting` names."""
+    return etf_pair_weights(layout, cluster_weights(layout.sizes, cluster_weighting, torch.float32))
 
 
 def simplex_vertices(n: int, dim: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -130,6 +138,8 @@ class EtfSeparationTerm(LossTerm):
         # (layout, feature dimension, `simplex_targets`) of the last step: the simplex side of the
         # `cluster_simplex` Procrustes problems is fixed for an installed assignment.
         self._simplex: tuple[ClusterLayout, int, FrozenFactor] | None = None
+        # (layout, `etf_separation_pair_weights`) of the last step: fixed for an installed assignment.
+        self._pair_weights: tuple[ClusterLayout, torch.Tensor] | None = None
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         if self.variant == "global":
@@ -142,7 +152,10 @@ class EtfSeparationTerm(LossTerm):
                 return inputs.text_features.float().sum() * 0.0
             return cluster_mean(per_cluster, _multi_member_sizes(clusters), self.cluster_weighting)
         centred = self.variant == "cluster_centred"
-        return etf_separation_loss(inputs.grouped_text(clusters), clusters, centred, self.cluster_weighting)
+        if self._pair_weights is None or self._pair_weights[0] is not clusters:
+            self._pair_weights = (clusters, etf_separation_pair_weights(clusters, self.cluster_weighting))
+        text = inputs.grouped_text(clusters)
+        return etf_separation_loss(text, clusters, centred, self.cluster_weighting, self._pair_weights[1])
 
     def _targets(self, clusters: ClusterLayout, inputs: LossInputs) -> FrozenFactor:
         dim = inputs.text_features.shape[-1]
