@@ -179,14 +179,17 @@ class ClassConvergenceTerm(LossTerm):
         if self.class_image_means.shape != (num_classes, dim):
             self.class_image_means = features.new_zeros(num_classes, dim)
             self.class_seen = torch.zeros(num_classes, dtype=torch.bool, device=features.device)
+        # Per-class sums with the counts as one more column, so that DDP reduces them in one call.
         sums_and_counts = features.new_zeros(num_classes, dim + 1)
-        sums_and_counts.index_add_(0, labels, torch.cat([features, features.new_ones(len(labels), 1)], dim=1))
+        sums_and_counts.index_add_(0, labels, F.pad(features, (0, 1), value=1.0))
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(sums_and_counts)
         counts = sums_and_counts[:, -1:]
-        present = counts.squeeze(-1) > 0
+        present = counts > 0
         batch_means = sums_and_counts[:, :-1] / counts.clamp_min(1)
-        blended = self.ema_momentum * self.class_image_means + (1.0 - self.ema_momentum) * batch_means
+        means = self.class_image_means
+        blended = self.ema_momentum * means + (1.0 - self.ema_momentum) * batch_means
         updated = torch.where(self.class_seen.unsqueeze(-1), blended, batch_means)
-        self.class_image_means = torch.where(present.unsqueeze(-1), updated, self.class_image_means)
-        self.class_seen = self.class_seen | present
+        # In place, like BatchNorm's running statistics: the buffers keep their identity across steps.
+        means.copy_(torch.where(present, updated, means))
+        self.class_seen.logical_or_(present.squeeze(-1))
