@@ -60,6 +60,36 @@ def weighted_etf_deviation(
     """
     view = grouped_view(text_features, clusters)
     grouped = view.centred if centred else view.grouped
-    units = F.normalize(grouped, dim=-1)
     target, _ = view.layout.pair_targets_as(grouped.dtype)
-    return ((units @ units.transpose(1, 2) - target).square() * pair_weights).sum()
+    return _WeightedEtfDeviation.apply(grouped, target, pair_weights)
+
+
+# `F.normalize`'s default: a vector shorter than this is divided by it instead of by its norm.
+_NORMALIZE_EPS = 1e-12
+
+
+class _WeightedEtfDeviation(torch.autograd.Function):
+    """`sum(W * (u u^T - target)^2)` with `u = F.normalize(vectors, dim=-1)`, and its gradient in closed form.
+
+    With `W` symmetric, the gradient with respect to `u` is `4 (W * e) u` (`e` the cosine error); through
+    the normalisation it is `(g - u (u . g)) / |v|`, or `g / eps` where the norm is clamped, exactly as
+    autograd differentiates `F.normalize`. One matrix product and a few element-wise ops replace the
+    backward graph of the dozen ops the forward would record.
+    """
+
+    @staticmethod
+    def forward(ctx, vectors: torch.Tensor, target: torch.Tensor, pair_weights: torch.Tensor) -> torch.Tensor:
+        norms = torch.linalg.vector_norm(vectors, dim=-1, keepdim=True)
+        divisor = norms.clamp_min(_NORMALIZE_EPS)
+        units = vectors / divisor
+        error = units @ units.transpose(1, 2) - target
+        weighted = error * pair_weights
+        ctx.save_for_backward(units, divisor, norms > _NORMALIZE_EPS, weighted)
+        return (weighted * error).sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        units, divisor, unclamped, weighted = ctx.saved_tensors
+        grad_units = (weighted @ units) * (4.0 * grad)
+        radial = (grad_units * units).sum(-1, keepdim=True) * unclamped
+        return (grad_units - radial * units) / divisor, None, None

@@ -1,0 +1,44 @@
+"""The NC terms' hand-written backward passes against autograd: `gradcheck` in float64, and autograd of the
+plain formula where the formula has a kink (a vector shorter than the eps `F.normalize` clamps at)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from cpt_lightning.clustering.etf import _WeightedEtfDeviation, etf_pair_weights
+from cpt_lightning.clustering.layout import ClusterLayout
+
+IDS = torch.tensor([0, 0, 0, 1, 1, 2, 0, 1, 3, 3])  # sizes 4, 3, 1, 2: padding and a singleton
+
+
+def _etf_inputs(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    layout = ClusterLayout.from_ids(IDS)
+    generator = torch.Generator().manual_seed(0)
+    vectors = torch.randn(*layout.index.shape, 6, generator=generator, dtype=dtype)  # padded slots too
+    target, _ = layout.pair_targets_as(dtype)
+    weights = etf_pair_weights(layout, torch.rand(4, generator=generator, dtype=dtype))
+    return vectors, target, weights
+
+
+def _etf_formula(vectors: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    units = F.normalize(vectors, dim=-1)
+    return ((units @ units.transpose(1, 2) - target).square() * weights).sum()
+
+
+def test_etf_deviation_backward_passes_gradcheck():
+    vectors, target, weights = _etf_inputs(torch.float64)
+    vectors.requires_grad_()
+    assert torch.autograd.gradcheck(_WeightedEtfDeviation.apply, (vectors, target, weights))
+
+
+def test_etf_deviation_equals_the_formula_and_its_autograd_gradient_with_a_clamped_vector():
+    vectors, target, weights = _etf_inputs(torch.float64)
+    vectors[0, 1] *= 3e-13 / vectors[0, 1].norm()  # a member (almost) at its cluster mean: divided by eps
+    ours, reference = vectors.clone().requires_grad_(), vectors.clone().requires_grad_()
+    value = _WeightedEtfDeviation.apply(ours, target, weights)
+    expected = _etf_formula(reference, target, weights)
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=0)
+    value.backward()
+    expected.backward()
+    torch.testing.assert_close(ours.grad, reference.grad, rtol=1e-10, atol=1e-12)
