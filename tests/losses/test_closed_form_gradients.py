@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from cpt_lightning.clustering.etf import _WeightedEtfDeviation, etf_pair_weights
 from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.losses.class_convergence import _WeightedCosineDistance
 
 IDS = torch.tensor([0, 0, 0, 1, 1, 2, 0, 1, 3, 3])  # sizes 4, 3, 1, 2: padding and a singleton
 
@@ -42,3 +43,34 @@ def test_etf_deviation_equals_the_formula_and_its_autograd_gradient_with_a_clamp
     value.backward()
     expected.backward()
     torch.testing.assert_close(ours.grad, reference.grad, rtol=1e-10, atol=1e-12)
+
+
+def _cosine_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    vectors = torch.randn(7, 5, generator=generator, dtype=torch.float64)
+    prototypes = torch.randn(7, 5, generator=generator, dtype=torch.float64)
+    kept = torch.tensor([1, 0, 1, 1, 0, 1, 1], dtype=torch.float64)
+    return vectors, prototypes, kept / kept.sum()
+
+
+def test_cosine_distance_backward_passes_gradcheck_for_either_side():
+    vectors, prototypes, weights = _cosine_inputs()
+    both = (vectors.clone().requires_grad_(), prototypes.clone().requires_grad_(), weights)
+    assert torch.autograd.gradcheck(_WeightedCosineDistance.apply, both)
+    prototypes_only = (vectors, prototypes.clone().requires_grad_(), weights)
+    assert torch.autograd.gradcheck(_WeightedCosineDistance.apply, prototypes_only)
+
+
+def test_cosine_distance_equals_the_formula_and_its_autograd_gradient_with_clamped_and_zero_vectors():
+    vectors, prototypes, weights = _cosine_inputs()
+    vectors[0] *= 3e-9 / vectors[0].norm()  # below cosine_similarity's eps
+    prototypes[2] = 0.0
+    ours = [vectors.clone().requires_grad_(), prototypes.clone().requires_grad_()]
+    reference = [vectors.clone().requires_grad_(), prototypes.clone().requires_grad_()]
+    value = _WeightedCosineDistance.apply(*ours, weights)
+    expected = ((1.0 - F.cosine_similarity(*reference, dim=-1)) * weights).sum()
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=0)
+    value.backward()
+    expected.backward()
+    for mine, theirs in zip(ours, reference, strict=True):
+        torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-10, atol=1e-12)

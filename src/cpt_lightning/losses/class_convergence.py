@@ -46,13 +46,49 @@ def class_convergence_loss(
 def paired_convergence_loss(
     image_vectors: torch.Tensor, prototype_vectors: torch.Tensor, sample_mask: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """`mean_i (1 - cos(x_i, p_i))` over the masked rows of two `[B, D]` tensors already in their frame."""
-    per_sample = 1.0 - F.cosine_similarity(image_vectors, prototype_vectors, dim=-1)
+    """`mean_i (1 - cos(x_i, p_i))` over the masked rows of two `[B, D]` tensors already in their frame
+    (`F.cosine_similarity`'s cosine); a differentiable zero when no row is kept."""
     if sample_mask is None:
-        return per_sample.mean()
-    if not bool(sample_mask.any()):
-        return per_sample.sum() * 0.0
-    return per_sample[sample_mask].mean()
+        weights = image_vectors.new_full((image_vectors.shape[0],), 1.0 / image_vectors.shape[0])
+    else:
+        kept = sample_mask.to(image_vectors.dtype)
+        weights = kept / kept.sum().clamp_min(1)
+    return _WeightedCosineDistance.apply(image_vectors, prototype_vectors, weights)
+
+
+# `F.cosine_similarity`'s default: a norm below it is replaced by it.
+_COSINE_EPS = 1e-8
+
+
+class _WeightedCosineDistance(torch.autograd.Function):
+    """`sum_i w_i (1 - cos(x_i, p_i))`, the cosine as `F.cosine_similarity` has it, with its gradient in closed
+    form: `d cos / dx = (p - (x . p / |x|_c) x / |x|) / (|x|_c |p|_c)` (`|.|_c` the norm clamped at eps, whose
+    clamp autograd does not see there either), and alike for `p`. It replaces the dozen-op backward graph
+    that `cosine_similarity`, the mask and the mean record; the image side may or may not need a gradient."""
+
+    @staticmethod
+    def forward(ctx, vectors: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        norms = torch.stack([torch.linalg.vector_norm(vectors, dim=-1), torch.linalg.vector_norm(prototypes, dim=-1)])
+        clamped = norms.clamp_min(_COSINE_EPS)
+        dots = torch.linalg.vecdot(vectors, prototypes)
+        cosines = dots / (clamped[0] * clamped[1])
+        ctx.save_for_backward(vectors, prototypes, weights, norms, clamped, dots)
+        return ((1.0 - cosines) * weights).sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        vectors, prototypes, weights, norms, clamped, dots = ctx.saved_tensors
+        scale = (weights * -grad) / (clamped[0] * clamped[1])  # d loss / d cos, over the clamped norms
+        # x / |x| with 0 for a zero vector, as the norm's own backward has it.
+        directions = norms.clamp_min(torch.finfo(norms.dtype).tiny).unsqueeze(-1)
+        grads = []
+        for own, other, index in ((vectors, prototypes, 0), (prototypes, vectors, 1)):
+            if not ctx.needs_input_grad[index]:
+                grads.append(None)
+                continue
+            radial = (dots / clamped[index]).unsqueeze(-1) * own / directions[index]
+            grads.append(scale.unsqueeze(-1) * (other - radial))
+        return grads[0], grads[1], None
 
 
 def cluster_image_origins(
