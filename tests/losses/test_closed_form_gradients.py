@@ -3,12 +3,14 @@ plain formula where the formula has a kink (a vector shorter than the eps `F.nor
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from cpt_lightning.clustering.etf import _WeightedEtfDeviation, etf_pair_weights
 from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.losses.class_convergence import _WeightedCosineDistance
+from cpt_lightning.losses.rotation_stabilization import _ResidualMean, rotation_slot_weights
 
 IDS = torch.tensor([0, 0, 0, 1, 1, 2, 0, 1, 3, 3])  # sizes 4, 3, 1, 2: padding and a singleton
 
@@ -74,3 +76,13 @@ def test_cosine_distance_equals_the_formula_and_its_autograd_gradient_with_clamp
     expected.backward()
     for mine, theirs in zip(ours, reference, strict=True):
         torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("weighting", ["uniform", "size"])
+def test_rotation_residual_mean_backward_passes_gradcheck(weighting):
+    layout = ClusterLayout.from_ids(IDS)
+    generator = torch.Generator().manual_seed(2)
+    tuned = torch.randn(*layout.index.shape, 6, generator=generator, dtype=torch.float64, requires_grad=True)
+    aligned = torch.randn(*layout.index.shape, 6, generator=generator, dtype=torch.float64)
+    weights = rotation_slot_weights(layout, weighting)
+    assert torch.autograd.gradcheck(lambda t: _ResidualMean.apply(t, aligned, layout, weighting, weights), (tuned,))

@@ -16,7 +16,7 @@ from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.clustering.procrustes import FrozenFactor, align_to_tuned, frozen_factor
 from cpt_lightning.losses._checks import require_clusters, require_frozen_text
 from cpt_lightning.losses.base import LossInputs, LossTerm
-from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
+from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean, cluster_weights
 
 
 def procrustes_residual_per_cluster(
@@ -49,15 +49,50 @@ def procrustes_rotation_loss(
     clusters: torch.Tensor | ClusterLayout,
     frozen_r: FrozenFactor | None = None,
     cluster_weighting: ClusterWeighting = "uniform",
+    slot_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`L_rot = mean_C ||T_C - T0_C R_C||_F^2 / n` over clusters with n >= 2 (size-weighted with
     `cluster_weighting="size"`); a differentiable zero when no cluster qualifies. `clusters`: a `[K]`
-    assignment or its `ClusterLayout`.
+    assignment or its `ClusterLayout`. `slot_weights`: `rotation_slot_weights` of the layout and the
+    weighting, if already known (fixed for an installed assignment).
     """
-    per_cluster, sizes = procrustes_residual_per_cluster(text_features, frozen_text_features, clusters, frozen_r)
-    if per_cluster.numel() == 0:
-        return grouped_view(text_features, clusters).features.sum() * 0.0
-    return cluster_mean(per_cluster, sizes, cluster_weighting)
+    view = grouped_view(text_features, clusters)
+    layout = view.layout
+    if not layout.has_multi_member_cluster:
+        return view.features.sum() * 0.0
+    tuned = view.grouped
+    if frozen_r is None:
+        frozen_r = frozen_factor(layout.gather(frozen_text_features.float().to(tuned.device)))
+    if slot_weights is None:
+        slot_weights = rotation_slot_weights(layout, cluster_weighting)
+    aligned = align_to_tuned(frozen_r, tuned.detach()).to(tuned.dtype)
+    return _ResidualMean.apply(tuned, aligned, layout, cluster_weighting, slot_weights)
+
+
+def rotation_slot_weights(layout: ClusterLayout, cluster_weighting: ClusterWeighting) -> torch.Tensor:
+    """`[C, 1, 1]` float32: each cluster's share in `L_rot`'s average (`cluster_weights`) over its size, i.e.
+    `d L_rot / d T_C = 2 w_C (T_C - T0_C R_C)`."""
+    weights = cluster_weights(layout.sizes, cluster_weighting, torch.float32) / layout.sizes_as(torch.float32)
+    return weights.view(-1, 1, 1)
+
+
+class _ResidualMean(torch.autograd.Function):
+    """`cluster_mean` of `||T_C - A_C||_F^2 / n` over the clusters with n >= 2, the target `A` fixed, with its
+    gradient in closed form (`2 w_C (T_C - A_C)`, `rotation_slot_weights`) instead of the backward graph of
+    the per-cluster sums, the selection and the mean; the value is computed by the very same ops."""
+
+    @staticmethod
+    def forward(ctx, tuned, aligned, layout: ClusterLayout, weighting: ClusterWeighting, slot_weights):
+        residual = tuned - aligned
+        per_cluster = residual.square().sum(dim=(1, 2)) / layout.sizes_as(residual.dtype)
+        keep = layout.multi_member_clusters
+        ctx.save_for_backward(residual, slot_weights)
+        return cluster_mean(per_cluster[keep], layout.sizes[keep], weighting)
+
+    @staticmethod
+    def backward(ctx, grad):
+        residual, slot_weights = ctx.saved_tensors
+        return residual * (slot_weights * (2.0 * grad)), None, None, None, None
 
 
 def centroid_anchor_loss(
@@ -102,22 +137,24 @@ class RotationStabilizationTerm(LossTerm):
         check_weighting("RotationStabilizationTerm", cluster_weighting)
         self.variant = variant
         self.cluster_weighting = cluster_weighting
-        # (layout, frozen factor) from `prepare`: t0 and the clusters are fixed for a fit, so the frozen
-        # half of every step's Procrustes problem is factorised once per installed assignment.
-        self._prepared: tuple[ClusterLayout, FrozenFactor] | None = None
+        # (layout, frozen factor, slot weights) from `prepare`: t0 and the clusters are fixed for a fit, so
+        # the frozen half of every step's Procrustes problem is factorised once per installed assignment.
+        self._prepared: tuple[ClusterLayout, FrozenFactor, torch.Tensor] | None = None
 
     def prepare(self, clusters: ClusterLayout, frozen_text_features: torch.Tensor | None) -> None:
         self._prepared = None
         if self.variant == "procrustes" and frozen_text_features is not None and frozen_text_features.numel():
             device = clusters.index.device
-            self._prepared = (clusters, frozen_factor(clusters.gather(frozen_text_features.float().to(device))))
+            frozen_r = frozen_factor(clusters.gather(frozen_text_features.float().to(device)))
+            self._prepared = (clusters, frozen_r, rotation_slot_weights(clusters, self.cluster_weighting))
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         clusters = require_clusters(self.name, inputs)
         frozen = require_frozen_text(self.name, inputs)
         if self.variant == "procrustes":
-            prepared = self._prepared
-            frozen_r = prepared[1] if prepared is not None and prepared[0] is clusters else None
             text = inputs.grouped_text(clusters)
-            return procrustes_rotation_loss(text, frozen, clusters, frozen_r, self.cluster_weighting)
+            prepared = self._prepared if self._prepared is not None and self._prepared[0] is clusters else None
+            if prepared is None:
+                return procrustes_rotation_loss(text, frozen, clusters, cluster_weighting=self.cluster_weighting)
+            return procrustes_rotation_loss(text, frozen, clusters, prepared[1], self.cluster_weighting, prepared[2])
         return centroid_anchor_loss(inputs.grouped_text(clusters), frozen, clusters)
