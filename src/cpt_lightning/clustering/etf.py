@@ -82,7 +82,7 @@ class _WeightedEtfDeviation(torch.autograd.Function):
         norms = torch.linalg.vector_norm(vectors, dim=-1, keepdim=True)
         divisor = norms.clamp_min(_NORMALIZE_EPS)
         units = vectors / divisor
-        error = units @ units.transpose(1, 2) - target
+        error = torch.bmm(units, units.transpose(1, 2)) - target
         weighted = error * pair_weights
         ctx.save_for_backward(units, divisor, norms > _NORMALIZE_EPS, weighted)
         return (weighted * error).sum()
@@ -90,6 +90,6 @@ class _WeightedEtfDeviation(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         units, divisor, unclamped, weighted = ctx.saved_tensors
-        grad_units = (weighted @ units) * (4.0 * grad)
+        grad_units = torch.bmm(weighted, units) * (4.0 * grad)
         radial = (grad_units * units).sum(-1, keepdim=True) * unclamped
         return (grad_units - radial * units) / divisor, None, None

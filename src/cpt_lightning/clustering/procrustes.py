@@ -31,15 +31,13 @@ class FrozenFactor(NamedTuple):
     """The frozen side of a batch of Procrustes problems, fixed for a fit (`frozen_factor`).
 
     `r` is `R1` of `frozen^T = Q1 R1` in float64 (`[..., m, n]`, m = min(n, D)); `first_kept`
-    (`[..., 1]`, long) the first of the eigen-slots (ascending order) that the frozen rank keeps,
-    `kept` (`[..., m]`, bool) those slots, and `zero` (`[...]`, bool) True where the frozen side
-    is all zero (its target is zero whatever the tuned side).
+    (`[..., 1]`, long) the first of the eigen-slots (ascending order) that the frozen rank keeps and
+    `kept` (`[..., m]`, float64) 1 on those slots, 0 on the others.
     """
 
     r: torch.Tensor
     first_kept: torch.Tensor
     kept: torch.Tensor
-    zero: torch.Tensor
 
 
 def frozen_factor(frozen: torch.Tensor) -> FrozenFactor:
@@ -53,20 +51,28 @@ def frozen_factor(frozen: torch.Tensor) -> FrozenFactor:
         tolerance = singular[..., :1] * max(r1.shape[-2:]) * torch.finfo(frozen.dtype).eps
         rank = (singular > tolerance).sum(-1, keepdim=True)
         first_kept = (slots - rank).clamp_max(slots - 1)
-        kept = torch.arange(slots, device=r1.device) >= slots - rank
-        return FrozenFactor(r1, first_kept, kept, rank.squeeze(-1) == 0)
+        kept = (torch.arange(slots, device=r1.device) >= slots - rank).double()
+        return FrozenFactor(r1, first_kept, kept)
+
+
+def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # `bmm` for the cluster grid: `@` on 3-D tensors dispatches through expand/view/bmm/view every call.
+    return torch.bmm(a, b) if a.dim() == 3 and b.dim() == 3 else a @ b
 
 
 def align_to_tuned(frozen: FrozenFactor, tuned: torch.Tensor) -> torch.Tensor:
-    """`frozen @ R` (float64) from the frozen side's factor (`frozen_factor`) and the tuned features."""
+    """`frozen @ R` (float64) from the frozen side's factor (`frozen_factor`) and the tuned features.
+
+    A frozen side of rank 0 (all zero) leaves every eigenvalue 0, so it takes the SVD route, which gives 0.
+    """
     with torch.no_grad():
-        n = frozen.r @ tuned.double()
-        eigenvalues, vectors = torch.linalg.eigh(n @ n.transpose(-1, -2))
+        n = _matmul(frozen.r, tuned.double())
+        eigenvalues, vectors = torch.linalg.eigh(_matmul(n, n.transpose(-1, -2)))
         smallest_kept = eigenvalues.gather(-1, frozen.first_kept).squeeze(-1)
-        solvable = (smallest_kept > EIGH_MIN_RATIO * eigenvalues[..., -1]) | frozen.zero
-        scale = torch.where(frozen.kept, eigenvalues.clamp_min(torch.finfo(torch.float64).tiny).rsqrt(), 0.0)
-        polar = (vectors * scale.unsqueeze(-2)) @ (vectors.transpose(-1, -2) @ n)
-        aligned = frozen.r.transpose(-1, -2) @ polar
+        solvable = smallest_kept > EIGH_MIN_RATIO * eigenvalues[..., -1]
+        scale = eigenvalues.clamp_min(torch.finfo(torch.float64).tiny).rsqrt() * frozen.kept
+        polar = _matmul(vectors * scale.unsqueeze(-2), _matmul(vectors.transpose(-1, -2), n))
+        aligned = _matmul(frozen.r.transpose(-1, -2), polar)
         if not bool(solvable.all()):
             rest = ~solvable
             aligned[rest] = _align_by_svd(frozen.r[rest], tuned[rest])
