@@ -86,3 +86,16 @@ def test_rotation_residual_mean_backward_passes_gradcheck(weighting):
     aligned = torch.randn(*layout.index.shape, 6, generator=generator, dtype=torch.float64)
     weights = rotation_slot_weights(layout, weighting)
     assert torch.autograd.gradcheck(lambda t: _ResidualMean.apply(t, aligned, layout, weighting, weights), (tuned,))
+
+
+def test_cosine_distance_gradient_is_finite_in_float32_for_a_zero_vector_left_out():
+    # A singleton's centred prototype is exactly zero and its sample weighs 0: no 0/0 in the radial part.
+    vectors, prototypes, weights = (t.float() for t in _cosine_inputs())
+    prototypes[1] = 0.0
+    ours = [vectors.clone().requires_grad_(), prototypes.clone().requires_grad_()]
+    reference = [vectors.clone().requires_grad_(), prototypes.clone().requires_grad_()]
+    _WeightedCosineDistance.apply(*ours, weights).backward()
+    ((1.0 - F.cosine_similarity(*reference, dim=-1)) * weights).sum().backward()
+    for mine, theirs in zip(ours, reference, strict=True):
+        assert torch.isfinite(mine.grad).all()
+        torch.testing.assert_close(mine.grad, theirs.grad)

@@ -68,27 +68,29 @@ class _WeightedCosineDistance(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, vectors: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        norms = torch.stack([torch.linalg.vector_norm(vectors, dim=-1), torch.linalg.vector_norm(prototypes, dim=-1)])
-        clamped = norms.clamp_min(_COSINE_EPS)
+        vector_norms = torch.linalg.vector_norm(vectors, dim=-1)
+        prototype_norms = torch.linalg.vector_norm(prototypes, dim=-1)
+        clamped = vector_norms.clamp_min(_COSINE_EPS) * prototype_norms.clamp_min(_COSINE_EPS)
         dots = torch.linalg.vecdot(vectors, prototypes)
-        cosines = dots / (clamped[0] * clamped[1])
-        ctx.save_for_backward(vectors, prototypes, weights, norms, clamped, dots)
-        return ((1.0 - cosines) * weights).sum()
+        ctx.save_for_backward(vectors, prototypes, weights, vector_norms, prototype_norms, dots)
+        return torch.dot(weights, 1.0 - dots / clamped)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
-        vectors, prototypes, weights, norms, clamped, dots = ctx.saved_tensors
-        scale = (weights * -grad) / (clamped[0] * clamped[1])  # d loss / d cos, over the clamped norms
-        # x / |x| with 0 for a zero vector, as the norm's own backward has it.
-        directions = norms.clamp_min(torch.finfo(norms.dtype).tiny).unsqueeze(-1)
-        grads = []
-        for own, other, index in ((vectors, prototypes, 0), (prototypes, vectors, 1)):
-            if not ctx.needs_input_grad[index]:
-                grads.append(None)
-                continue
-            radial = (dots / clamped[index]).unsqueeze(-1) * own / directions[index]
-            grads.append(scale.unsqueeze(-1) * (other - radial))
-        return grads[0], grads[1], None
+        vectors, prototypes, weights, vector_norms, prototype_norms, dots = ctx.saved_tensors
+        vector_clamped, prototype_clamped = vector_norms.clamp_min(_COSINE_EPS), prototype_norms.clamp_min(_COSINE_EPS)
+        scale = ((weights * -grad) / (vector_clamped * prototype_clamped)).unsqueeze(-1)  # d loss / d cos, over norms
+        tiny = torch.finfo(dots.dtype).tiny  # x / |x| is 0 for a zero vector, as the norm's own backward has it
+        grad_vectors = grad_prototypes = None
+        if ctx.needs_input_grad[0]:
+            radial = (dots / vector_clamped).unsqueeze(-1) * (vectors / vector_norms.clamp_min(tiny).unsqueeze(-1))
+            grad_vectors = scale * (prototypes - radial)
+        if ctx.needs_input_grad[1]:
+            radial = (dots / prototype_clamped).unsqueeze(-1) * (
+                prototypes / prototype_norms.clamp_min(tiny).unsqueeze(-1)
+            )
+            grad_prototypes = scale * (vectors - radial)
+        return grad_vectors, grad_prototypes, None
 
 
 def cluster_image_origins(
