@@ -68,29 +68,26 @@ class _WeightedCosineDistance(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, vectors: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        vector_norms = torch.linalg.vector_norm(vectors, dim=-1)
-        prototype_norms = torch.linalg.vector_norm(prototypes, dim=-1)
-        clamped = vector_norms.clamp_min(_COSINE_EPS) * prototype_norms.clamp_min(_COSINE_EPS)
+        norms = (torch.linalg.vector_norm(vectors, dim=-1), torch.linalg.vector_norm(prototypes, dim=-1))
+        clamped = (norms[0].clamp_min(_COSINE_EPS), norms[1].clamp_min(_COSINE_EPS))
+        denominators = clamped[0] * clamped[1]
         dots = torch.linalg.vecdot(vectors, prototypes)
-        ctx.save_for_backward(vectors, prototypes, weights, vector_norms, prototype_norms, dots)
-        return torch.dot(weights, 1.0 - dots / clamped)
+        # -d loss / d cos over the clamped norms: d cos / dx is (p - (x . p / |x|_c) x / |x|) over them.
+        ctx.save_for_backward(vectors, prototypes, weights / denominators, dots, *norms, *clamped)
+        return torch.dot(weights, 1.0 - dots / denominators)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
-        vectors, prototypes, weights, vector_norms, prototype_norms, dots = ctx.saved_tensors
-        vector_clamped, prototype_clamped = vector_norms.clamp_min(_COSINE_EPS), prototype_norms.clamp_min(_COSINE_EPS)
-        scale = ((weights * -grad) / (vector_clamped * prototype_clamped)).unsqueeze(-1)  # d loss / d cos, over norms
+        vectors, prototypes, share, dots, *norms_and_clamped = ctx.saved_tensors
+        scale = (share * grad).unsqueeze(-1)
         tiny = torch.finfo(dots.dtype).tiny  # x / |x| is 0 for a zero vector, as the norm's own backward has it
-        grad_vectors = grad_prototypes = None
-        if ctx.needs_input_grad[0]:
-            radial = (dots / vector_clamped).unsqueeze(-1) * (vectors / vector_norms.clamp_min(tiny).unsqueeze(-1))
-            grad_vectors = scale * (prototypes - radial)
-        if ctx.needs_input_grad[1]:
-            radial = (dots / prototype_clamped).unsqueeze(-1) * (
-                prototypes / prototype_norms.clamp_min(tiny).unsqueeze(-1)
-            )
-            grad_prototypes = scale * (vectors - radial)
-        return grad_vectors, grad_prototypes, None
+        grads: list[torch.Tensor | None] = [None, None]
+        for index, (own, other) in enumerate(((vectors, prototypes), (prototypes, vectors))):
+            if ctx.needs_input_grad[index]:
+                norm, clamped = norms_and_clamped[index], norms_and_clamped[index + 2]
+                radial = (dots / clamped).unsqueeze(-1) * (own / norm.clamp_min(tiny).unsqueeze(-1))
+                grads[index] = scale * (radial - other)
+        return grads[0], grads[1], None
 
 
 def cluster_image_origins(
