@@ -1,4 +1,4 @@
-"""The batched Procrustes solver (eigen route, SVD fallback) against scipy on padded, rank-deficient and
+"""The batched Procrustes solver (thin SVD of the reduced `R1 Y`) against scipy on padded, rank-deficient and
 near-degenerate clusters."""
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ def test_more_members_than_dimensions_match_scipy():
 
 
 @pytest.mark.parametrize("log_condition", [1, 2, 3, 4, 5, 6, 7])
-def test_near_degenerate_tuned_clusters_match_scipy_on_either_side_of_the_eigen_route_limit(log_condition):
-    # The eigen route squares the condition number; beyond its limit the SVD takes over, so the error
-    # stays at the SVD's (float64 eps times the condition number), not its square.
+def test_near_degenerate_tuned_clusters_match_scipy(log_condition):
+    # The SVD of `N` itself: the error grows with the condition number (float64 eps times it), not
+    # with its square, as a route through `N N^T` would.
     rng = np.random.default_rng(RNG_SEED + log_condition)
     frozen = [rng.standard_normal((n, 16)) for n in (15, 10, 4)]
     tuned = [_with_condition(rng, len(x), 16, log_condition) for x in frozen]

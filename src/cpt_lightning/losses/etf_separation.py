@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from cpt_lightning.clustering.etf import etf_pair_weights, weighted_etf_deviation
 from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
 from cpt_lightning.clustering.layout import ClusterLayout
-from cpt_lightning.clustering.procrustes import FrozenFactor, align_to_tuned, frozen_factor
+from cpt_lightning.clustering.procrustes import align_to_tuned, frozen_factor
 from cpt_lightning.losses._checks import require_clusters
 from cpt_lightning.losses.base import LossInputs, LossTerm
 from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean, cluster_weights
@@ -67,7 +67,7 @@ def simplex_vertices(n: int, dim: int, dtype: torch.dtype = torch.float32) -> to
     return F.pad(vertices, (0, dim - n))
 
 
-def simplex_targets(layout: ClusterLayout, dim: int) -> FrozenFactor:
+def simplex_targets(layout: ClusterLayout, dim: int) -> torch.Tensor:
     """The fixed side of `simplex_residual_per_cluster`'s Procrustes problems on `layout`, for features of
     `dim` dimensions: each cluster's simplex (`simplex_vertices`, zero for a singleton) in a `[C, S, max(dim, S)]`
     grid, factorised once (`frozen_factor`), since it depends only on the cluster sizes."""
@@ -83,7 +83,7 @@ def simplex_targets(layout: ClusterLayout, dim: int) -> FrozenFactor:
 def simplex_residual_per_cluster(
     text_features: torch.Tensor | GroupedFeatures,
     clusters: torch.Tensor | ClusterLayout | None,
-    targets: FrozenFactor | None = None,
+    targets: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per cluster with n >= 2: `||U_C - E_n R_C||_F^2 / n`, the distance to the nearest simplex ETF.
 
@@ -137,7 +137,7 @@ class EtfSeparationTerm(LossTerm):
         self.needs_clusters = variant != "global"
         # (layout, feature dimension, `simplex_targets`) of the last step: the simplex side of the
         # `cluster_simplex` Procrustes problems is fixed for an installed assignment.
-        self._simplex: tuple[ClusterLayout, int, FrozenFactor] | None = None
+        self._simplex: tuple[ClusterLayout, int, torch.Tensor] | None = None
         # (layout, `etf_separation_pair_weights`) of the last step: fixed for an installed assignment.
         self._pair_weights: tuple[ClusterLayout, torch.Tensor] | None = None
 
@@ -157,7 +157,7 @@ class EtfSeparationTerm(LossTerm):
         text = inputs.grouped_text(clusters)
         return etf_separation_loss(text, clusters, centred, self.cluster_weighting, self._pair_weights[1])
 
-    def _targets(self, clusters: ClusterLayout, inputs: LossInputs) -> FrozenFactor:
+    def _targets(self, clusters: ClusterLayout, inputs: LossInputs) -> torch.Tensor:
         dim = inputs.text_features.shape[-1]
         cached = self._simplex
         if cached is None or cached[0] is not clusters or cached[1] != dim:

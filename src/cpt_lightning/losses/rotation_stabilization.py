@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
 from cpt_lightning.clustering.layout import ClusterLayout
-from cpt_lightning.clustering.procrustes import FrozenFactor, align_to_tuned, frozen_factor
+from cpt_lightning.clustering.procrustes import align_to_tuned, frozen_factor
 from cpt_lightning.losses._checks import require_clusters, require_frozen_text
 from cpt_lightning.losses.base import LossInputs, LossTerm
 from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean, cluster_weights
@@ -23,7 +23,7 @@ def procrustes_residual_per_cluster(
     text_features: torch.Tensor | GroupedFeatures,
     frozen_text_features: torch.Tensor,
     clusters: torch.Tensor | ClusterLayout,
-    frozen_r: FrozenFactor | None = None,
+    frozen_r: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`(||T_C - T0_C R_C||_F^2 / n, n)` for each cluster with n >= 2, the rotation detached.
 
@@ -47,7 +47,7 @@ def procrustes_rotation_loss(
     text_features: torch.Tensor | GroupedFeatures,
     frozen_text_features: torch.Tensor,
     clusters: torch.Tensor | ClusterLayout,
-    frozen_r: FrozenFactor | None = None,
+    frozen_r: torch.Tensor | None = None,
     cluster_weighting: ClusterWeighting = "uniform",
     slot_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -139,7 +139,7 @@ class RotationStabilizationTerm(LossTerm):
         self.cluster_weighting = cluster_weighting
         # (layout, frozen factor, slot weights) from `prepare`: t0 and the clusters are fixed for a fit, so
         # the frozen half of every step's Procrustes problem is factorised once per installed assignment.
-        self._prepared: tuple[ClusterLayout, FrozenFactor, torch.Tensor] | None = None
+        self._prepared: tuple[ClusterLayout, torch.Tensor, torch.Tensor] | None = None
 
     def prepare(self, clusters: ClusterLayout, frozen_text_features: torch.Tensor | None) -> None:
         self._prepared = None
