@@ -223,7 +223,7 @@ class ClassConvergenceTerm(LossTerm):
         present = counts > 0
         batch_means = sums_and_counts[:, :-1] / counts.clamp_min(1)
         means = self.class_image_means
-        blended = self.ema_momentum * means + (1.0 - self.ema_momentum) * batch_means
+        blended = torch.lerp(means, batch_means, 1.0 - self.ema_momentum)
         updated = torch.where(self.class_seen.unsqueeze(-1), blended, batch_means)
         # In place, like BatchNorm's running statistics: the buffers keep their identity across steps.
         means.copy_(torch.where(present, updated, means))

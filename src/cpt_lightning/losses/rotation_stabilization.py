@@ -87,7 +87,8 @@ class _ResidualMean(torch.autograd.Function):
         per_cluster = residual.square().sum(dim=(1, 2)) / layout.sizes_as(residual.dtype)
         keep = layout.multi_member_clusters
         ctx.save_for_backward(residual, slot_weights)
-        return cluster_mean(per_cluster[keep], layout.sizes[keep], weighting)
+        sizes = layout.sizes[keep] if weighting == "size" else layout.sizes  # "uniform" reads no sizes
+        return cluster_mean(per_cluster[keep], sizes, weighting)
 
     @staticmethod
     def backward(ctx, grad):
