@@ -82,7 +82,14 @@ class _ResidualMean(torch.autograd.Function):
     the per-cluster sums, the selection and the mean; the value is computed by the very same ops."""
 
     @staticmethod
-    def forward(ctx, tuned, aligned, layout: ClusterLayout, weighting: ClusterWeighting, slot_weights):
+    def forward(
+        ctx,
+        tuned: torch.Tensor,
+        aligned: torch.Tensor,
+        layout: ClusterLayout,
+        weighting: ClusterWeighting,
+        slot_weights: torch.Tensor,
+    ) -> torch.Tensor:
         residual = tuned - aligned
         per_cluster = residual.square().sum(dim=(1, 2)) / layout.sizes_as(residual.dtype)
         keep = layout.multi_member_clusters
@@ -91,7 +98,7 @@ class _ResidualMean(torch.autograd.Function):
         return cluster_mean(per_cluster[keep], sizes, weighting)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
         residual, slot_weights = ctx.saved_tensors
         return residual * (slot_weights * (2.0 * grad)), None, None, None, None
 
