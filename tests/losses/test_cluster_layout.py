@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.clustering.procrustes import procrustes_align
 from cpt_lightning.losses import ClassConvergenceTerm, EtfSeparationTerm, LossInputs, RotationStabilizationTerm
-from cpt_lightning.losses.rotation_stabilization import procrustes_align
 from cpt_lightning.models import CPTModule
 
 

@@ -4,8 +4,8 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 
+from cpt_lightning.clustering.procrustes import procrustes_align
 from cpt_lightning.losses import LossInputs, RotationStabilizationTerm
-from cpt_lightning.losses.rotation_stabilization import procrustes_align
 from tests.losses.geometry_fixtures import random_orthonormal_rows
 
 

@@ -38,3 +38,58 @@ def etf_deviation_per_cluster(
     squared = (cosines - target).square() * layout.pair_mask
     per_cluster = squared.sum(dim=(1, 2)) / pairs
     return per_cluster[layout.multi_member_clusters]
+
+
+def etf_pair_weights(layout: ClusterLayout, cluster_weights: torch.Tensor) -> torch.Tensor:
+    """`[C, S, S]`: `cluster_weights[c] / (n (n - 1))` on the pairs of distinct members of cluster c, 0 elsewhere,
+    so that `weighted_etf_deviation` is `sum_C cluster_weights[C] * deviation_C` (padding and singletons weigh 0)."""
+    _, pairs = layout.pair_targets_as(cluster_weights.dtype)
+    return layout.pair_mask * (cluster_weights / pairs).view(-1, 1, 1)
+
+
+def weighted_etf_deviation(
+    text_features: torch.Tensor | GroupedFeatures,
+    pair_weights: torch.Tensor,
+    clusters: torch.Tensor | ClusterLayout | None = None,
+    centred: bool = True,
+) -> torch.Tensor:
+    """`sum_C w_C * deviation_C` (`etf_deviation_per_cluster`) in one weighted sum over the cluster grid.
+
+    `pair_weights` comes from `etf_pair_weights` on the same layout; padded slots are never masked
+    because every pair that involves one weighs 0.
+    """
+    view = grouped_view(text_features, clusters)
+    grouped = view.centred if centred else view.grouped
+    target, _ = view.layout.pair_targets_as(grouped.dtype)
+    return _WeightedEtfDeviation.apply(grouped, target, pair_weights)
+
+
+# `F.normalize`'s default: a vector shorter than this is divided by it instead of by its norm.
+_NORMALIZE_EPS = 1e-12
+
+
+class _WeightedEtfDeviation(torch.autograd.Function):
+    """`sum(W * (u u^T - target)^2)` with `u = F.normalize(vectors, dim=-1)`, and its gradient in closed form.
+
+    With `W` symmetric, the gradient with respect to `u` is `4 (W * e) u` (`e` the cosine error); through
+    the normalisation it is `(g - u (u . g)) / |v|`, or `g / eps` where the norm is clamped, exactly as
+    autograd differentiates `F.normalize`. One matrix product and a few element-wise ops replace the
+    backward graph of the dozen ops the forward would record.
+    """
+
+    @staticmethod
+    def forward(ctx, vectors: torch.Tensor, target: torch.Tensor, pair_weights: torch.Tensor) -> torch.Tensor:
+        norms = torch.linalg.vector_norm(vectors, dim=-1, keepdim=True)
+        divisor = norms.clamp_min(_NORMALIZE_EPS)
+        units = vectors / divisor
+        error = torch.bmm(units, units.transpose(1, 2)) - target
+        weighted = error * pair_weights
+        ctx.save_for_backward(units, divisor, norms > _NORMALIZE_EPS, weighted)
+        return (weighted * error).sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        units, divisor, unclamped, weighted = ctx.saved_tensors
+        grad_units = torch.bmm(weighted, units) * (4.0 * grad)
+        radial = (grad_units * units).sum(-1, keepdim=True) * unclamped
+        return (grad_units - radial * units) / divisor, None, None

@@ -46,13 +46,48 @@ def class_convergence_loss(
 def paired_convergence_loss(
     image_vectors: torch.Tensor, prototype_vectors: torch.Tensor, sample_mask: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """`mean_i (1 - cos(x_i, p_i))` over the masked rows of two `[B, D]` tensors already in their frame."""
-    per_sample = 1.0 - F.cosine_similarity(image_vectors, prototype_vectors, dim=-1)
+    """`mean_i (1 - cos(x_i, p_i))` over the masked rows of two `[B, D]` tensors already in their frame
+    (`F.cosine_similarity`'s cosine); a differentiable zero when no row is kept."""
     if sample_mask is None:
-        return per_sample.mean()
-    if not bool(sample_mask.any()):
-        return per_sample.sum() * 0.0
-    return per_sample[sample_mask].mean()
+        weights = image_vectors.new_full((image_vectors.shape[0],), 1.0 / image_vectors.shape[0])
+    else:
+        kept = sample_mask.to(image_vectors.dtype)
+        weights = kept / kept.sum().clamp_min(1)
+    return _WeightedCosineDistance.apply(image_vectors, prototype_vectors, weights)
+
+
+# `F.cosine_similarity`'s default: a norm below it is replaced by it.
+_COSINE_EPS = 1e-8
+
+
+class _WeightedCosineDistance(torch.autograd.Function):
+    """`sum_i w_i (1 - cos(x_i, p_i))`, the cosine as `F.cosine_similarity` has it, with its gradient in closed
+    form: `d cos / dx = (p - (x . p / |x|_c) x / |x|) / (|x|_c |p|_c)` (`|.|_c` the norm clamped at eps, whose
+    clamp autograd does not see there either), and alike for `p`. It replaces the dozen-op backward graph
+    that `cosine_similarity`, the mask and the mean record; the image side may or may not need a gradient."""
+
+    @staticmethod
+    def forward(ctx, vectors: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        norms = (torch.linalg.vector_norm(vectors, dim=-1), torch.linalg.vector_norm(prototypes, dim=-1))
+        clamped = (norms[0].clamp_min(_COSINE_EPS), norms[1].clamp_min(_COSINE_EPS))
+        denominators = clamped[0] * clamped[1]
+        dots = torch.linalg.vecdot(vectors, prototypes)
+        # -d loss / d cos over the clamped norms: d cos / dx is (p - (x . p / |x|_c) x / |x|) over them.
+        ctx.save_for_backward(vectors, prototypes, weights / denominators, dots, *norms, *clamped)
+        return torch.dot(weights, 1.0 - dots / denominators)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        vectors, prototypes, share, dots, *norms_and_clamped = ctx.saved_tensors
+        scale = (share * grad).unsqueeze(-1)
+        tiny = torch.finfo(dots.dtype).tiny  # x / |x| is 0 for a zero vector, as the norm's own backward has it
+        grads: list[torch.Tensor | None] = [None, None]
+        for index, (own, other) in enumerate(((vectors, prototypes), (prototypes, vectors))):
+            if ctx.needs_input_grad[index]:
+                norm, clamped = norms_and_clamped[index], norms_and_clamped[index + 2]
+                radial = (dots / clamped).unsqueeze(-1) * (own / norm.clamp_min(tiny).unsqueeze(-1))
+                grads[index] = scale * (radial - other)
+        return grads[0], grads[1], None
 
 
 def cluster_image_origins(
@@ -179,14 +214,17 @@ class ClassConvergenceTerm(LossTerm):
         if self.class_image_means.shape != (num_classes, dim):
             self.class_image_means = features.new_zeros(num_classes, dim)
             self.class_seen = torch.zeros(num_classes, dtype=torch.bool, device=features.device)
+        # Per-class sums with the counts as one more column, so that DDP reduces them in one call.
         sums_and_counts = features.new_zeros(num_classes, dim + 1)
-        sums_and_counts.index_add_(0, labels, torch.cat([features, features.new_ones(len(labels), 1)], dim=1))
+        sums_and_counts.index_add_(0, labels, F.pad(features, (0, 1), value=1.0))
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(sums_and_counts)
         counts = sums_and_counts[:, -1:]
-        present = counts.squeeze(-1) > 0
+        present = counts > 0
         batch_means = sums_and_counts[:, :-1] / counts.clamp_min(1)
-        blended = self.ema_momentum * self.class_image_means + (1.0 - self.ema_momentum) * batch_means
+        means = self.class_image_means
+        blended = torch.lerp(means, batch_means, 1.0 - self.ema_momentum)
         updated = torch.where(self.class_seen.unsqueeze(-1), blended, batch_means)
-        self.class_image_means = torch.where(present.unsqueeze(-1), updated, self.class_image_means)
-        self.class_seen = self.class_seen | present
+        # In place, like BatchNorm's running statistics: the buffers keep their identity across steps.
+        means.copy_(torch.where(present, updated, means))
+        self.class_seen.logical_or_(present.squeeze(-1))

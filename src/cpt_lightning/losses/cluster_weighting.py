@@ -19,6 +19,14 @@ def cluster_mean(per_cluster: torch.Tensor, sizes: torch.Tensor, weighting: Clus
     return (per_cluster * weights).sum() / weights.sum()
 
 
+def cluster_weights(sizes: torch.Tensor, weighting: ClusterWeighting, dtype: torch.dtype) -> torch.Tensor:
+    """`[C]`: each cluster's share in `cluster_mean` over the clusters with >= 2 members (0 for a singleton),
+    so that a term can fold the average into one weighted sum; all zero when no cluster has two members."""
+    multi = (sizes >= 2).to(dtype)
+    weights = multi if weighting == "uniform" else multi * sizes.to(dtype)
+    return weights / weights.sum().clamp_min(1)
+
+
 def check_weighting(owner: str, weighting: str) -> None:
     """Refuse an unknown weighting with the accepted names."""
     if weighting not in CLUSTER_WEIGHTINGS:

@@ -11,13 +11,13 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from cpt_lightning.clustering.etf import etf_deviation_per_cluster
+from cpt_lightning.clustering.etf import etf_pair_weights, weighted_etf_deviation
 from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
 from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.clustering.procrustes import align_to_tuned, frozen_factor
 from cpt_lightning.losses._checks import require_clusters
 from cpt_lightning.losses.base import LossInputs, LossTerm
-from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
-from cpt_lightning.losses.rotation_stabilization import procrustes_align
+from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean, cluster_weights
 
 EtfVariant = Literal["cluster_centred", "cluster_uncentred", "cluster_simplex", "global"]
 ETF_VARIANTS = ("cluster_centred", "cluster_uncentred", "cluster_simplex", "global")
@@ -32,19 +32,27 @@ def etf_separation_loss(
     clusters: torch.Tensor | ClusterLayout | None = None,
     centred: bool = True,
     cluster_weighting: ClusterWeighting = "uniform",
+    pair_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`L_etf = mean_C mean_{i != j in C} (u_i . u_j + 1/(n-1))^2` over clusters of size >= 2.
 
     `clusters`: a `[K]` assignment or its `ClusterLayout`; None is one cluster of all classes.
     `text_features` may be a step's `GroupedFeatures` on that layout (shared with the other terms).
     `cluster_weighting="size"` weighs each cluster by its size (`cluster_mean`). Returns a
-    differentiable zero when no cluster has two members.
+    differentiable zero when no cluster has two members. `pair_weights`: `etf_pair_weights` of the
+    layout and weighting, if already known (they are fixed for an installed assignment).
     """
     view = grouped_view(text_features, clusters)
-    per_cluster = etf_deviation_per_cluster(view, centred=centred)
-    if per_cluster.numel() == 0:
+    if not view.layout.has_multi_member_cluster:
         return view.features.sum() * 0.0
-    return cluster_mean(per_cluster, _multi_member_sizes(view.layout), cluster_weighting)
+    if pair_weights is None:
+        pair_weights = etf_separation_pair_weights(view.layout, cluster_weighting)
+    return weighted_etf_deviation(view, pair_weights, centred=centred)
+
+
+def etf_separation_pair_weights(layout: ClusterLayout, cluster_weighting: ClusterWeighting) -> torch.Tensor:
+    """The pair weights (float32) that make `weighted_etf_deviation` the cluster average `cluster_weighting` names."""
+    return etf_pair_weights(layout, cluster_weights(layout.sizes, cluster_weighting, torch.float32))
 
 
 def simplex_vertices(n: int, dim: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -59,8 +67,23 @@ def simplex_vertices(n: int, dim: int, dtype: torch.dtype = torch.float32) -> to
     return F.pad(vertices, (0, dim - n))
 
 
+def simplex_targets(layout: ClusterLayout, dim: int) -> torch.Tensor:
+    """The fixed side of `simplex_residual_per_cluster`'s Procrustes problems on `layout`, for features of
+    `dim` dimensions: each cluster's simplex (`simplex_vertices`, zero for a singleton) in a `[C, S, max(dim, S)]`
+    grid, factorised once (`frozen_factor`), since it depends only on the cluster sizes."""
+    slots = layout.index.shape[1]
+    shape = (layout.sizes.numel(), slots, max(dim, slots))
+    targets = torch.zeros(shape, dtype=torch.float64, device=layout.index.device)
+    for n in torch.unique(layout.sizes).tolist():
+        if n >= 2:
+            targets[layout.sizes == n, :n] = simplex_vertices(n, shape[-1], torch.float64).to(targets.device)
+    return frozen_factor(targets)
+
+
 def simplex_residual_per_cluster(
-    text_features: torch.Tensor | GroupedFeatures, clusters: torch.Tensor | ClusterLayout | None
+    text_features: torch.Tensor | GroupedFeatures,
+    clusters: torch.Tensor | ClusterLayout | None,
+    targets: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per cluster with n >= 2: `||U_C - E_n R_C||_F^2 / n`, the distance to the nearest simplex ETF.
 
@@ -71,17 +94,16 @@ def simplex_residual_per_cluster(
     its gradient is linear in the deviation rather than quadratic in the cosine error. A cluster
     with more members than dimensions + 1 cannot be a simplex in feature space: its prototypes are
     then compared in `R^n` (zero-padded), so the residual is its distance to the nearest simplex there.
+    `targets`: `simplex_targets` of the layout and feature dimension, if already known.
     """
     view = grouped_view(text_features, clusters)
     layout = view.layout
     slots = layout.slot_mask_as(view.grouped.dtype)
     units = F.normalize(view.centred, dim=-1) * slots
     units = F.pad(units, (0, max(0, view.grouped.shape[1] - units.shape[-1])))
-    targets = torch.zeros_like(units)
-    for n in torch.unique(layout.sizes).tolist():
-        if n >= 2:
-            targets[layout.sizes == n, :n] = simplex_vertices(n, units.shape[-1]).to(units)
-    aligned = procrustes_align(targets, units.detach())
+    if targets is None:
+        targets = simplex_targets(layout, view.features.shape[-1])
+    aligned = align_to_tuned(targets, units.detach()).to(units.dtype)
     per_cluster = (units - aligned).square().sum(dim=(1, 2)) / layout.sizes_as(units.dtype)
     return per_cluster[layout.multi_member_clusters]
 
@@ -113,15 +135,31 @@ class EtfSeparationTerm(LossTerm):
         self.variant = variant
         self.cluster_weighting = cluster_weighting
         self.needs_clusters = variant != "global"
+        # (layout, feature dimension, `simplex_targets`) of the last step: the simplex side of the
+        # `cluster_simplex` Procrustes problems is fixed for an installed assignment.
+        self._simplex: tuple[ClusterLayout, int, torch.Tensor] | None = None
+        # (layout, `etf_separation_pair_weights`) of the last step: fixed for an installed assignment.
+        self._pair_weights: tuple[ClusterLayout, torch.Tensor] | None = None
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         if self.variant == "global":
             return etf_separation_loss(inputs.text_features, None, centred=False)
         clusters = require_clusters(self.name, inputs)
         if self.variant == "cluster_simplex":
-            per_cluster = simplex_residual_per_cluster(inputs.grouped_text(clusters), clusters)
+            targets = self._targets(clusters, inputs)
+            per_cluster = simplex_residual_per_cluster(inputs.grouped_text(clusters), clusters, targets)
             if per_cluster.numel() == 0:
                 return inputs.text_features.float().sum() * 0.0
             return cluster_mean(per_cluster, _multi_member_sizes(clusters), self.cluster_weighting)
         centred = self.variant == "cluster_centred"
-        return etf_separation_loss(inputs.grouped_text(clusters), clusters, centred, self.cluster_weighting)
+        if self._pair_weights is None or self._pair_weights[0] is not clusters:
+            self._pair_weights = (clusters, etf_separation_pair_weights(clusters, self.cluster_weighting))
+        text = inputs.grouped_text(clusters)
+        return etf_separation_loss(text, clusters, centred, self.cluster_weighting, self._pair_weights[1])
+
+    def _targets(self, clusters: ClusterLayout, inputs: LossInputs) -> torch.Tensor:
+        dim = inputs.text_features.shape[-1]
+        cached = self._simplex
+        if cached is None or cached[0] is not clusters or cached[1] != dim:
+            cached = self._simplex = (clusters, dim, simplex_targets(clusters, dim))
+        return cached[2]

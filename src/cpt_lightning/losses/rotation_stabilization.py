@@ -1,7 +1,7 @@
 """Rotation stabilization: each cluster of tuned prototypes is a rotated frozen cluster.
 
-Functional core (batched orthogonal Procrustes over padded clusters, and the
-centroid-only variant) plus `RotationStabilizationTerm`.
+Functional core (the per-cluster Procrustes residual, on the batched solver of
+`clustering/procrustes.py`, and the centroid-only variant) plus `RotationStabilizationTerm`.
 """
 
 from __future__ import annotations
@@ -13,40 +13,10 @@ import torch.nn.functional as F
 
 from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
 from cpt_lightning.clustering.layout import ClusterLayout
+from cpt_lightning.clustering.procrustes import align_to_tuned, frozen_factor
 from cpt_lightning.losses._checks import require_clusters, require_frozen_text
 from cpt_lightning.losses.base import LossInputs, LossTerm
-from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean
-
-
-def procrustes_align(frozen: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
-    """Return `frozen @ R` for `R = argmin_{R orthogonal} ||frozen @ R - tuned||_F`, batched.
-
-    `frozen`, `tuned`: `[..., n, D]` (zero rows are padding and stay zero).
-    The textbook solution is `R = U V^T` from the SVD of the `D x D` matrix
-    `frozen^T tuned`; with D = 512 and n <= 16 that SVD is wasteful, so both
-    sides are first reduced by QR (`frozen^T = Q1 R1`, `tuned^T = Q2 R2`):
-    `frozen^T tuned = Q1 (R1 R2^T) Q2^T`, and the SVD of the small
-    `R1 R2^T = u s v^T` gives `R = Q1 u v^T Q2^T` on the span that matters,
-    hence `frozen @ R = R1^T u v^T Q2^T`. Where `R` is not unique (n < D) this
-    product still is, so it equals what `scipy.linalg.orthogonal_procrustes`
-    gives. No gradient flows through the result (it is the fixed target).
-    """
-    return align_to_tuned(frozen_factor(frozen), tuned).to(frozen.dtype)
-
-
-def frozen_factor(frozen: torch.Tensor) -> torch.Tensor:
-    """`R1` of `frozen^T = Q1 R1` in float64: the frozen side of `procrustes_align`, fixed for a whole fit."""
-    with torch.no_grad():
-        _, r1 = torch.linalg.qr(frozen.double().transpose(-1, -2))
-    return r1
-
-
-def align_to_tuned(frozen_r: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
-    """`frozen @ R` (float64) from the frozen side's `R1` (`frozen_factor`) and the tuned features."""
-    with torch.no_grad():
-        q2, r2 = torch.linalg.qr(tuned.double().transpose(-1, -2))
-        u, _, vh = torch.linalg.svd(frozen_r @ r2.transpose(-1, -2))
-        return frozen_r.transpose(-1, -2) @ u @ vh @ q2.transpose(-1, -2)
+from cpt_lightning.losses.cluster_weighting import ClusterWeighting, check_weighting, cluster_mean, cluster_weights
 
 
 def procrustes_residual_per_cluster(
@@ -79,15 +49,58 @@ def procrustes_rotation_loss(
     clusters: torch.Tensor | ClusterLayout,
     frozen_r: torch.Tensor | None = None,
     cluster_weighting: ClusterWeighting = "uniform",
+    slot_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`L_rot = mean_C ||T_C - T0_C R_C||_F^2 / n` over clusters with n >= 2 (size-weighted with
     `cluster_weighting="size"`); a differentiable zero when no cluster qualifies. `clusters`: a `[K]`
-    assignment or its `ClusterLayout`.
+    assignment or its `ClusterLayout`. `slot_weights`: `rotation_slot_weights` of the layout and the
+    weighting, if already known (fixed for an installed assignment).
     """
-    per_cluster, sizes = procrustes_residual_per_cluster(text_features, frozen_text_features, clusters, frozen_r)
-    if per_cluster.numel() == 0:
-        return grouped_view(text_features, clusters).features.sum() * 0.0
-    return cluster_mean(per_cluster, sizes, cluster_weighting)
+    view = grouped_view(text_features, clusters)
+    layout = view.layout
+    if not layout.has_multi_member_cluster:
+        return view.features.sum() * 0.0
+    tuned = view.grouped
+    if frozen_r is None:
+        frozen_r = frozen_factor(layout.gather(frozen_text_features.float().to(tuned.device)))
+    if slot_weights is None:
+        slot_weights = rotation_slot_weights(layout, cluster_weighting)
+    aligned = align_to_tuned(frozen_r, tuned.detach()).to(tuned.dtype)
+    return _ResidualMean.apply(tuned, aligned, layout, cluster_weighting, slot_weights)
+
+
+def rotation_slot_weights(layout: ClusterLayout, cluster_weighting: ClusterWeighting) -> torch.Tensor:
+    """`[C, 1, 1]` float32: each cluster's share in `L_rot`'s average (`cluster_weights`) over its size, i.e.
+    `d L_rot / d T_C = 2 w_C (T_C - T0_C R_C)`."""
+    weights = cluster_weights(layout.sizes, cluster_weighting, torch.float32) / layout.sizes_as(torch.float32)
+    return weights.view(-1, 1, 1)
+
+
+class _ResidualMean(torch.autograd.Function):
+    """`cluster_mean` of `||T_C - A_C||_F^2 / n` over the clusters with n >= 2, the target `A` fixed, with its
+    gradient in closed form (`2 w_C (T_C - A_C)`, `rotation_slot_weights`) instead of the backward graph of
+    the per-cluster sums, the selection and the mean; the value is computed by the very same ops."""
+
+    @staticmethod
+    def forward(
+        ctx,
+        tuned: torch.Tensor,
+        aligned: torch.Tensor,
+        layout: ClusterLayout,
+        weighting: ClusterWeighting,
+        slot_weights: torch.Tensor,
+    ) -> torch.Tensor:
+        residual = tuned - aligned
+        per_cluster = residual.square().sum(dim=(1, 2)) / layout.sizes_as(residual.dtype)
+        keep = layout.multi_member_clusters
+        ctx.save_for_backward(residual, slot_weights)
+        sizes = layout.sizes[keep] if weighting == "size" else layout.sizes  # "uniform" reads no sizes
+        return cluster_mean(per_cluster[keep], sizes, weighting)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
+        residual, slot_weights = ctx.saved_tensors
+        return residual * (slot_weights * (2.0 * grad)), None, None, None, None
 
 
 def centroid_anchor_loss(
@@ -132,22 +145,24 @@ class RotationStabilizationTerm(LossTerm):
         check_weighting("RotationStabilizationTerm", cluster_weighting)
         self.variant = variant
         self.cluster_weighting = cluster_weighting
-        # (layout, frozen factor) from `prepare`: t0 and the clusters are fixed for a fit, so the frozen
-        # half of every step's Procrustes problem is factorised once per installed assignment.
-        self._prepared: tuple[ClusterLayout, torch.Tensor] | None = None
+        # (layout, frozen factor, slot weights) from `prepare`: t0 and the clusters are fixed for a fit, so
+        # the frozen half of every step's Procrustes problem is factorised once per installed assignment.
+        self._prepared: tuple[ClusterLayout, torch.Tensor, torch.Tensor] | None = None
 
     def prepare(self, clusters: ClusterLayout, frozen_text_features: torch.Tensor | None) -> None:
         self._prepared = None
         if self.variant == "procrustes" and frozen_text_features is not None and frozen_text_features.numel():
             device = clusters.index.device
-            self._prepared = (clusters, frozen_factor(clusters.gather(frozen_text_features.float().to(device))))
+            frozen_r = frozen_factor(clusters.gather(frozen_text_features.float().to(device)))
+            self._prepared = (clusters, frozen_r, rotation_slot_weights(clusters, self.cluster_weighting))
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         clusters = require_clusters(self.name, inputs)
         frozen = require_frozen_text(self.name, inputs)
         if self.variant == "procrustes":
-            prepared = self._prepared
-            frozen_r = prepared[1] if prepared is not None and prepared[0] is clusters else None
             text = inputs.grouped_text(clusters)
-            return procrustes_rotation_loss(text, frozen, clusters, frozen_r, self.cluster_weighting)
+            prepared = self._prepared if self._prepared is not None and self._prepared[0] is clusters else None
+            if prepared is None:
+                return procrustes_rotation_loss(text, frozen, clusters, cluster_weighting=self.cluster_weighting)
+            return procrustes_rotation_loss(text, frozen, clusters, prepared[1], self.cluster_weighting, prepared[2])
         return centroid_anchor_loss(inputs.grouped_text(clusters), frozen, clusters)
