@@ -70,6 +70,16 @@ def test_missing_clip_directory_names_the_fix(tmp_path):
         FrozenClip.from_pretrained(str(tmp_path / "nowhere"))
 
 
+def _context_gradients(clip: FrozenClip, *learners: CoOpPromptLearner) -> list[torch.Tensor]:
+    """Each learner's context gradient of the same random linear loss of its class features."""
+    target = torch.randn(len(CLASSNAMES), clip.config.projection_dim, generator=torch.Generator().manual_seed(3))
+    grads = []
+    for learner in learners:
+        (learner.encode_text(clip, CLASSNAMES) * target).sum().backward()
+        grads.append(learner.ctx.grad.clone())
+    return grads
+
+
 @pytest.mark.parametrize("class_specific", [False, True])
 def test_chunked_checkpointed_gradients_equal_the_naive_computation(tiny_clip_dir, class_specific):
     clip = FrozenClip.from_pretrained(str(tiny_clip_dir))
@@ -79,12 +89,7 @@ def test_chunked_checkpointed_gradients_equal_the_naive_computation(tiny_clip_di
     bounded = CoOpPromptLearner(
         clip, CLASSNAMES, class_specific=class_specific, text_batch_size=4, checkpoint_text=True, shared_prefix=False
     )
-    target = torch.randn(len(CLASSNAMES), clip.config.projection_dim, generator=torch.Generator().manual_seed(3))
-    grads = []
-    for learner in (naive, bounded):
-        loss = (learner.encode_text(clip, CLASSNAMES) * target).sum()
-        loss.backward()
-        grads.append(learner.ctx.grad.clone())
+    grads = _context_gradients(clip, naive, bounded)
     assert grads[0].abs().sum() > 0
     assert (grads[0] - grads[1]).abs().max().item() <= 1e-6
 
@@ -93,12 +98,7 @@ def test_chunked_checkpointed_shared_prefix_gradients_equal_the_naive_computatio
     clip = FrozenClip.from_pretrained(str(tiny_clip_dir))
     naive = CoOpPromptLearner(clip, CLASSNAMES)
     bounded = CoOpPromptLearner(clip, CLASSNAMES, text_batch_size=4, checkpoint_text=True)
-    target = torch.randn(len(CLASSNAMES), clip.config.projection_dim, generator=torch.Generator().manual_seed(3))
-    grads = []
-    for learner in (naive, bounded):
-        loss = (learner.encode_text(clip, CLASSNAMES) * target).sum()
-        loss.backward()
-        grads.append(learner.ctx.grad.clone())
+    grads = _context_gradients(clip, naive, bounded)
     assert grads[0].abs().sum() > 0
     # With the prefix encoded once per chunk, its gradient is summed over the chunk's classes inside
     # the backward pass, 4 + 2 classes instead of 6: float32 sums in another order.

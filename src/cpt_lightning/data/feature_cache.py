@@ -9,7 +9,7 @@ are. Any change of the image tower's weights, the image settings or the
 transform's code, the item list (keys, labels, file sizes and times) or the
 augmentation views gives another key, so a stale cache is never read.
 
-Which splits: `splits="eval"` (what the shipped configs use) caches only the validation and test
+Which splits: `splits="eval"` (the shipped benchmark configs) caches only the validation and test
 splits, which the deterministic evaluation transform makes exact, and only for a text-only host
 (with a host that prompts the image tower, evaluation reads pixels); training reads pixels with
 its augmentation as without a cache. `splits="exact"` (the worlds' configs) adds the training split
@@ -111,7 +111,8 @@ def feature_cache_applies(datamodule: Any, config: FeatureCacheConfig | None, tr
     if learner is not None and learner.prompts_images:
         if not getattr(datamodule, "_told_eval_cache_skipped", False):
             log.info(
-                "feature_cache (splits='eval') is not used: %s prompts the image tower, so evaluation reads pixels.",
+                "feature_cache (splits=%r) is not used: %s prompts the image tower, so every split reads pixels.",
+                config.splits,
                 type(learner).__name__,
             )
             datamodule._told_eval_cache_skipped = True
