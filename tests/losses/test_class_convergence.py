@@ -2,7 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.losses import ClassConvergenceTerm, LossInputs
+from cpt_lightning.losses.class_convergence import cluster_image_origins
 
 # 7 classes: clusters {0, 3, 5}, {1, 6}, {2, 4}; class sizes in the batch are uneven on purpose.
 CLUSTER_IDS = torch.tensor([0, 1, 2, 0, 2, 0, 1])
@@ -64,6 +66,39 @@ def test_running_means_start_at_the_first_batch_mean_then_blend():
     term.eval()
     term(inputs_for(torch.randn(3, 12), second_labels, text))
     torch.testing.assert_close(term.class_image_means[1], first[LABELS == 1].mean(0))
+
+
+def test_a_class_first_seen_later_starts_at_its_batch_mean_and_the_buffers_keep_their_identity():
+    generator = torch.Generator().manual_seed(5)
+    text = prototypes()
+    term = ClassConvergenceTerm(ema_momentum=0.9)
+    first_labels = torch.tensor([0, 0, 3])
+    first = torch.randn(3, 12, generator=generator)
+    term(inputs_for(first, first_labels, text))
+    means, seen = term.class_image_means, term.class_seen
+    assert seen.tolist() == [True, False, False, True, False, False, False]
+    assert torch.all(means[~seen] == 0)
+    second_labels = torch.tensor([0, 6, 6, 6])
+    second = torch.randn(4, 12, generator=generator)
+    term(inputs_for(second, second_labels, text))
+    assert term.class_image_means is means and term.class_seen is seen  # updated in place
+    torch.testing.assert_close(means[6], second[1:].mean(0))  # no blend with the zero it started at
+    torch.testing.assert_close(means[0], 0.9 * first[:2].mean(0) + 0.1 * second[0])
+    torch.testing.assert_close(means[3], first[2])  # absent from the batch: kept
+    assert seen.tolist() == [True, False, False, True, False, False, True]
+
+
+def test_cluster_image_origins_are_the_means_of_the_seen_members_running_means():
+    generator = torch.Generator().manual_seed(6)
+    means = torch.randn(7, 5, generator=generator)
+    seen = torch.tensor([True, False, True, True, False, False, True])
+    origins = cluster_image_origins(means, seen, ClusterLayout.from_ids(CLUSTER_IDS))
+    for cluster in range(3):
+        members = [k for k in range(7) if CLUSTER_IDS[k] == cluster and seen[k]]
+        expected = means[members].mean(0) if members else torch.zeros(5)  # cluster 2 = {2, 4}: only 2 seen
+        torch.testing.assert_close(origins[cluster], expected)
+    # A cluster none of whose classes was seen yet has its origin at zero (nothing to average).
+    assert torch.all(cluster_image_origins(means, torch.zeros(7, dtype=torch.bool), CLUSTER_IDS) == 0)
 
 
 def test_running_means_are_checkpointed_and_restored_into_a_fresh_term():

@@ -88,6 +88,29 @@ def test_rotation_residual_mean_backward_passes_gradcheck(weighting):
     assert torch.autograd.gradcheck(lambda t: _ResidualMean.apply(t, aligned, layout, weighting, weights), (tuned,))
 
 
+@pytest.mark.parametrize("weighting", ["uniform", "size"])
+def test_rotation_residual_mean_is_the_cluster_mean_of_the_per_cluster_residuals(weighting):
+    # Against the definition: ||T_C - A_C||^2 / n per cluster of >= 2 members, then averaged alike or by
+    # size (singletons take no part; padded slots are zero on both sides, as the gathered prototypes and
+    # the Procrustes targets are).
+    layout = ClusterLayout.from_ids(IDS)
+    generator = torch.Generator().manual_seed(3)
+    mask = layout.slot_mask_as(torch.float64)
+    tuned = torch.randn(*layout.index.shape, 6, generator=generator, dtype=torch.float64) * mask
+    aligned = torch.randn(*layout.index.shape, 6, generator=generator, dtype=torch.float64) * mask
+    per_cluster, sizes = [], []
+    for c, n in enumerate(layout.sizes.tolist()):
+        if n >= 2:
+            per_cluster.append(float(((tuned[c, :n] - aligned[c, :n]) ** 2).sum()) / n)
+            sizes.append(n)
+    if weighting == "uniform":
+        expected = sum(per_cluster) / len(per_cluster)
+    else:
+        expected = sum(v * n for v, n in zip(per_cluster, sizes, strict=True)) / sum(sizes)
+    value = _ResidualMean.apply(tuned, aligned, layout, weighting, rotation_slot_weights(layout, weighting))
+    assert float(value) == pytest.approx(expected, rel=1e-12)
+
+
 def test_cosine_distance_gradient_is_finite_in_float32_for_a_zero_vector_left_out():
     # A singleton's centred prototype is exactly zero and its sample weighs 0: no 0/0 in the radial part.
     vectors, prototypes, weights = (t.float() for t in _cosine_inputs())

@@ -28,6 +28,9 @@ def test_flat_slot_and_centred_rows_equal_their_definitions():
         expected = features[k] - features[members].mean(0)
         torch.testing.assert_close(view.centred_rows(torch.tensor([k]))[0], expected)
     torch.testing.assert_close(view.means, torch.stack([features[ids == c].mean(0) for c in (1, 3, 7, 9)]))
+    membership = layout.membership_as(torch.float64)
+    for c, cluster in enumerate((1, 3, 7, 9)):
+        assert membership[c].tolist() == (ids == cluster).double().tolist()
 
 
 def _step_inputs(generator: torch.Generator, frozen: torch.Tensor, ids: torch.Tensor, layout: ClusterLayout):

@@ -32,12 +32,18 @@ class GroupedFeatures:
         return self.layout.gather(self.features)
 
     @cached_property
+    def _grid_means(self) -> torch.Tensor:
+        # `[C, 1, D]`: the means in the grid's rank, so that centring broadcasts without reshaping.
+        grouped = self.grouped
+        return grouped.sum(dim=1, keepdim=True) / self.layout.grid_sizes_as(grouped.dtype)
+
+    @cached_property
     def means(self) -> torch.Tensor:
-        return self.layout.grouped_means(self.grouped)
+        return self._grid_means.squeeze(1)
 
     @cached_property
     def centred(self) -> torch.Tensor:
-        return self.grouped - self.means.unsqueeze(1)
+        return self.grouped - self._grid_means
 
     def centred_rows(self, classes: torch.Tensor) -> torch.Tensor:
         """`t_k - mu_{c(k)}` for each class in `classes`, `[len(classes), D]`: one lookup into `centred`."""

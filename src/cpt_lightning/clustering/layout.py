@@ -27,9 +27,10 @@ class ClusterLayout:
     mask: torch.Tensor  # [C, S] bool
     sizes: torch.Tensor  # [C] long
     inverse: torch.Tensor  # [K] long
-    # dtype (or ("pairs", dtype)) -> tensors in that dtype that every step would otherwise recompute:
-    # (`[C, S, 1]` mask, `[C]` sizes), and the ETF deviation's per-cluster constants (`pair_targets_as`).
-    _casts: dict[object, tuple[torch.Tensor, torch.Tensor]] = field(
+    # dtype (or ("pairs", dtype), ("membership", dtype)) -> tensors in that dtype that every step would
+    # otherwise recompute: (`[C, S, 1]` mask, `[C]` sizes, `[C, 1, 1]` sizes), the ETF deviation's per-cluster constants
+    # (`pair_targets_as`) and the membership matrix (`membership_as`).
+    _casts: dict[object, object] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -69,6 +70,10 @@ class ClusterLayout:
         """`sizes` as a `[C]` tensor of `dtype`."""
         return self._cast(dtype)[1]
 
+    def grid_sizes_as(self, dtype: torch.dtype) -> torch.Tensor:
+        """`sizes` as a `[C, 1, 1]` tensor of `dtype`, to divide a `[C, S, D]` grid's per-cluster sums by."""
+        return self._cast(dtype)[2]
+
     def pair_targets_as(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """`([C, 1, 1] simplex cosine -1/(n-1), [C] pair count n(n-1))` in `dtype`, each clamped to 1 where
         n < 2 (singletons have no pairs): the constants of the ETF deviation, cast once per dtype."""
@@ -79,10 +84,20 @@ class ClusterLayout:
             self._casts[key] = (target.view(-1, 1, 1), (sizes * (sizes - 1)).clamp_min(1))
         return self._casts[key]
 
-    def _cast(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    def _cast(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if dtype not in self._casts:
-            self._casts[dtype] = (self.mask.unsqueeze(-1).to(dtype), self.sizes.to(dtype))
+            sizes = self.sizes.to(dtype)
+            self._casts[dtype] = (self.mask.unsqueeze(-1).to(dtype), sizes, sizes.view(-1, 1, 1))
         return self._casts[dtype]
+
+    def membership_as(self, dtype: torch.dtype) -> torch.Tensor:
+        """`[C, K]` in `dtype`: 1 where class k belongs to cluster c, so that per-cluster weighted sums over
+        classes are one matrix product."""
+        key = ("membership", dtype)
+        if key not in self._casts:
+            clusters = torch.arange(self.sizes.numel(), device=self.inverse.device)
+            self._casts[key] = (self.inverse.unsqueeze(0) == clusters.unsqueeze(1)).to(dtype)
+        return self._casts[key]
 
     def means(self, class_features: torch.Tensor) -> torch.Tensor:
         """Per-cluster mean of class features, `[C, D]`."""

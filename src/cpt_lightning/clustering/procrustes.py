@@ -34,8 +34,12 @@ def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def align_to_tuned(frozen_r: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
     """`frozen @ R` (float64) from the frozen side's `R1` (`frozen_factor`) and the tuned features."""
     with torch.no_grad():
-        u, _, wh = torch.linalg.svd(_matmul(frozen_r, tuned.double()), full_matrices=False)
-        return _matmul(frozen_r.transpose(-1, -2), _matmul(u, wh))
+        # The SVD of `N^T` (`N^T = w s u^T`, so `u w^T` is the transpose of its own polar factor): LAPACK
+        # reads column-major matrices, which a transposed view of the row-major `N` already is, so no
+        # batch of copies is made for it.
+        reduced = _matmul(frozen_r, tuned.double())
+        w, _, uh = torch.linalg.svd(reduced.transpose(-1, -2), full_matrices=False)
+        return _matmul(frozen_r.transpose(-1, -2), _matmul(w, uh).transpose(-1, -2))
 
 
 def procrustes_align(frozen: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,6 @@ from typing import Literal
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from cpt_lightning.clustering.layout import ClusterLayout, as_layout
 from cpt_lightning.losses._checks import require_clusters
@@ -68,24 +67,29 @@ class _WeightedCosineDistance(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, vectors: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        norms = (torch.linalg.vector_norm(vectors, dim=-1), torch.linalg.vector_norm(prototypes, dim=-1))
+        # Per-row quantities keep their last dimension (`[B, 1]`), so the backward broadcasts them as they are.
+        norms = (
+            torch.linalg.vector_norm(vectors, dim=-1, keepdim=True),
+            torch.linalg.vector_norm(prototypes, dim=-1, keepdim=True),
+        )
         clamped = (norms[0].clamp_min(_COSINE_EPS), norms[1].clamp_min(_COSINE_EPS))
         denominators = clamped[0] * clamped[1]
-        dots = torch.linalg.vecdot(vectors, prototypes)
+        dots = (vectors * prototypes).sum(dim=-1, keepdim=True)
+        share = weights.unsqueeze(-1) / denominators
         # -d loss / d cos over the clamped norms: d cos / dx is (p - (x . p / |x|_c) x / |x|) over them.
-        ctx.save_for_backward(vectors, prototypes, weights / denominators, dots, *norms, *clamped)
-        return torch.dot(weights, 1.0 - dots / denominators)
+        ctx.save_for_backward(vectors, prototypes, share, dots, *norms, *clamped)
+        return torch.dot(weights, 1.0 - (dots / denominators).squeeze(-1))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
         vectors, prototypes, share, dots, *norms_and_clamped = ctx.saved_tensors
-        scale = (share * grad).unsqueeze(-1)
+        scale = share * grad
         tiny = torch.finfo(dots.dtype).tiny  # x / |x| is 0 for a zero vector, as the norm's own backward has it
         grads: list[torch.Tensor | None] = [None, None]
         for index, (own, other) in enumerate(((vectors, prototypes), (prototypes, vectors))):
             if ctx.needs_input_grad[index]:
                 norm, clamped = norms_and_clamped[index], norms_and_clamped[index + 2]
-                radial = (dots / clamped).unsqueeze(-1) * (own / norm.clamp_min(tiny).unsqueeze(-1))
+                radial = (dots / clamped) * (own / norm.clamp_min(tiny))
                 grads[index] = scale * (radial - other)
         return grads[0], grads[1], None
 
@@ -97,10 +101,9 @@ def cluster_image_origins(
     so far (class-balanced, so a head class does not own its cluster's origin). `clusters`: a `[K]`
     assignment or its `ClusterLayout`."""
     layout = as_layout(clusters, class_image_means.device)
-    seen = class_seen.to(class_image_means.dtype).unsqueeze(-1)
-    seen_sums = layout.gather(class_image_means * seen).sum(dim=1)
-    seen_counts = layout.gather(seen).sum(dim=1).clamp_min(1)
-    return seen_sums / seen_counts
+    # Each cluster's seen members as weights over all classes: one product gives the sums, a row sum the counts.
+    weights = layout.membership_as(class_image_means.dtype) * class_seen.to(class_image_means.dtype)
+    return (weights @ class_image_means) / weights.sum(dim=-1, keepdim=True).clamp_min(1)
 
 
 class ClassConvergenceTerm(LossTerm):
@@ -209,22 +212,24 @@ class ClassConvergenceTerm(LossTerm):
     @torch.no_grad()
     def update_running_means(self, image_features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
         """Fold this step's (all-reduced) per-class image means into the running means."""
-        features = image_features.detach().float()
+        features = image_features.float()
         dim = features.shape[-1]
         if self.class_image_means.shape != (num_classes, dim):
             self.class_image_means = features.new_zeros(num_classes, dim)
             self.class_seen = torch.zeros(num_classes, dtype=torch.bool, device=features.device)
-        # Per-class sums with the counts as one more column, so that DDP reduces them in one call.
-        sums_and_counts = features.new_zeros(num_classes, dim + 1)
-        sums_and_counts.index_add_(0, labels, F.pad(features, (0, 1), value=1.0))
+        sums = features.new_zeros(num_classes, dim).index_add_(0, labels, features)
+        counts = torch.bincount(labels, minlength=num_classes)
         if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(sums_and_counts)
-        counts = sums_and_counts[:, -1:]
+            # Sums and counts in one tensor, so that DDP reduces them in one call.
+            reduced = torch.cat([sums, counts.unsqueeze(-1).to(sums.dtype)], dim=-1)
+            dist.all_reduce(reduced)
+            sums, counts = reduced[:, :-1], reduced[:, -1]
         present = counts > 0
-        batch_means = sums_and_counts[:, :-1] / counts.clamp_min(1)
-        means = self.class_image_means
-        blended = torch.lerp(means, batch_means, 1.0 - self.ema_momentum)
-        updated = torch.where(self.class_seen.unsqueeze(-1), blended, batch_means)
-        # In place, like BatchNorm's running statistics: the buffers keep their identity across steps.
-        means.copy_(torch.where(present, updated, means))
-        self.class_seen.logical_or_(present.squeeze(-1))
+        batch_means = sums / counts.clamp_min(1).unsqueeze(-1)
+        # The batch mean's share in each class's new running mean: `1 - ema_momentum` for a class seen
+        # before, all of it for a class seen for the first time, none for a class absent from the batch.
+        # One in-place `lerp_` with these shares is the blend, the first-time copy and the keep at once,
+        # in place like BatchNorm's running statistics (the buffers keep their identity across steps).
+        share = torch.where(self.class_seen, 1.0 - self.ema_momentum, 1.0) * present
+        self.class_image_means.lerp_(batch_means, share.unsqueeze(-1))
+        self.class_seen.logical_or_(present)

@@ -65,7 +65,7 @@ def procrustes_rotation_loss(
         frozen_r = frozen_factor(layout.gather(frozen_text_features.float().to(tuned.device)))
     if slot_weights is None:
         slot_weights = rotation_slot_weights(layout, cluster_weighting)
-    aligned = align_to_tuned(frozen_r, tuned.detach()).to(tuned.dtype)
+    aligned = align_to_tuned(frozen_r, tuned).to(tuned.dtype)  # no gradient: it runs without one
     return _ResidualMean.apply(tuned, aligned, layout, cluster_weighting, slot_weights)
 
 
