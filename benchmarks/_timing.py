@@ -9,6 +9,7 @@ the median over repeats is reported.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from pathlib import Path
@@ -145,9 +146,31 @@ def print_comparison(
         print_ratio(f"{candidate} / {baseline} ({clock_name} time)", ratios, target)
 
 
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median of `values`: the order statistics `x_(k)` and `x_(n-k+1)`
+    with the largest `k` for which `P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2`, so it covers the
+    true median with at least `confidence`. With too few values for that, the smallest and largest."""
+    ordered = sorted(values)
+    n = len(ordered)
+    tail = (1.0 - confidence) / 2.0
+    below, k = 0.0, 0
+    while k < n // 2 and below + math.comb(n, k) / 2.0**n <= tail:
+        below += math.comb(n, k) / 2.0**n
+        k += 1
+    k = max(k, 1)
+    return ordered[k - 1], ordered[n - k]
+
+
 def print_ratio(label: str, ratios: list[float], target: float) -> None:
-    """One line: the median of per-repeat `ratios`, every repeat's value, and the verdict against `target`."""
+    """One line: the median of per-repeat `ratios`, its 95% interval (`median_interval`), every repeat's value,
+    and the verdict against `target` (on the median; the interval says whether the verdict is clear-cut)."""
     median = statistics.median(ratios)
+    low, high = median_interval(ratios)
     verdict = "met" if median <= target else "NOT met"
+    if low <= target < high:
+        verdict += f" (the interval contains {target})"
     per_repeat = ", ".join(f"{r:.3f}" for r in ratios)
-    print(f"{label}: median {median:.3f} (per repeat: {per_repeat}); target <= {target}: {verdict}")
+    print(
+        f"{label}: median {median:.3f}, 95% interval [{low:.3f}, {high:.3f}] (per repeat: {per_repeat}); "
+        f"target <= {target}: {verdict}"
+    )
