@@ -9,7 +9,10 @@ as in the run configs. Its fit-start work -- the frozen zero-shot features
 `--fit-epochs` epochs of `--shots` images per class at the given batch size.
 The loss collections alone (forward + backward on random features of the
 run's shapes, 200 interleaved repeats) give the NC terms' price without the
-towers' noise.
+towers' noise, and the number of ATen operators each collection runs per step
+(forward + backward, counted with `torch.profiler`): at small sizes every
+operator costs a few microseconds whatever its size, so the count is what the
+price is made of.
 
     python benchmarks/nc_term_cost.py --size small --classes 100
     python benchmarks/nc_term_cost.py --size b16 --classes 100 --batch 8 --steps 5 --repeats 3
@@ -57,18 +60,44 @@ def fit_start_seconds(module: CPTModule) -> float:
     return time.perf_counter() - start
 
 
-def loss_seconds(module: CPTModule, batch: int, generator: torch.Generator) -> float:
-    """Process CPU seconds of the module's loss collection, forward + backward, on random features of its shapes."""
+def random_features(module: CPTModule, batch: int, generator: torch.Generator):
+    """Random unit text features (requiring a gradient), image features and labels of the module's shapes."""
     classes, dim = len(module.classnames), module.clip.config.projection_dim
     text = torch.nn.functional.normalize(torch.randn(classes, dim, generator=generator), dim=-1).requires_grad_()
     image = torch.nn.functional.normalize(torch.randn(batch, dim, generator=generator), dim=-1)
-    labels = torch.randint(0, classes, (batch,), generator=generator)
+    return text, image, torch.randint(0, classes, (batch,), generator=generator)
+
+
+def loss_step(module: CPTModule, text: torch.Tensor, image: torch.Tensor, labels: torch.Tensor) -> None:
+    """One forward + backward of the module's loss collection, as its training step runs it after the towers."""
     frozen = module.frozen_text_features if module.frozen_text_features.numel() else None
     cluster_ids = module.cluster_ids if module.cluster_ids.numel() else None
-    start = time.process_time()
     inputs = LossInputs(image @ text.t() * 100.0, labels, image, text, frozen, cluster_ids, module.cluster_layout)
     module.loss(inputs)[0].backward()
+
+
+def loss_seconds(module: CPTModule, batch: int, generator: torch.Generator) -> float:
+    """Process CPU seconds of `loss_step` on random features of the module's shapes."""
+    features = random_features(module, batch, generator)
+    start = time.process_time()
+    loss_step(module, *features)
     return time.process_time() - start
+
+
+def loss_operator_count(module: CPTModule, batch: int, generator: torch.Generator) -> int:
+    """ATen operators that one `loss_step` runs, counted at the top level (an operator another operator calls
+    from inside is part of the outer one), forward and backward."""
+    from torch.profiler import ProfilerActivity, profile
+
+    features = random_features(module, batch, generator)
+    with profile(activities=[ProfilerActivity.CPU]) as profiled:
+        loss_step(module, *features)
+    return sum(
+        1
+        for event in profiled.events()
+        if event.name.startswith("aten::")
+        and (event.cpu_parent is None or not event.cpu_parent.name.startswith("aten::"))
+    )
 
 
 SMOKE = dict(size="small", classes=20, batch=4, steps=2, warmup=1, repeats=1, shots=2, fit_epochs=1)
@@ -116,6 +145,8 @@ def main() -> None:
         for method, module in modules.items():
             loss_times[method].append(loss_seconds(module, args.batch, generator))
 
+    operators = {method: loss_operator_count(module, args.batch, generator) for method, module in modules.items()}
+
     fit_steps = math.ceil(args.classes * args.shots / args.batch) * args.fit_epochs
     setup = statistics.median(setup_seconds)
     print(
@@ -131,6 +162,11 @@ def main() -> None:
         f"loss terms alone, forward + backward (CPU, median of 200): CoOp {1e3 * coop_loss:.2f} ms, "
         f"CPT {1e3 * cpt_loss:.2f} ms; the NC terms add {1e3 * (cpt_loss - coop_loss):.2f} ms = "
         f"{100 * (cpt_loss - coop_loss) / coop_step:.2f}% of the CoOp step"
+    )
+    added = operators["cpt"] - operators["coop"]
+    print(
+        f"ATen operators per loss forward + backward: CoOp {operators['coop']}, CPT {operators['cpt']}; the NC terms "
+        f"add {added}, {1e6 * (cpt_loss - coop_loss) / max(added, 1):.1f} us each on average (SVD included)"
     )
     amortised = [
         (cpt[0] + setup / fit_steps) / coop[0] for coop, cpt in zip(results["coop"], results["cpt"], strict=True)
