@@ -28,8 +28,8 @@ class ClusterLayout:
     sizes: torch.Tensor  # [C] long
     inverse: torch.Tensor  # [K] long
     # dtype (or ("pairs", dtype), ("membership", dtype)) -> tensors in that dtype that every step would
-    # otherwise recompute: (`[C, S, 1]` mask, `[C]` sizes, `[C, 1, 1]` sizes), the ETF deviation's per-cluster constants
-    # (`pair_targets_as`) and the membership matrix (`membership_as`).
+    # otherwise recompute: (`[C, S, 1]` mask, `[C]` sizes, `[C, 1, 1]` sizes), the ETF deviation's
+    # per-cluster constants (`pair_targets_as`) and the membership matrix (`membership_as`).
     _casts: dict[object, object] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
