@@ -78,7 +78,9 @@ def test_the_collection_with_a_shared_view_gives_each_term_its_value_computed_al
             for name, value in expected.items():
                 assert torch.equal(values[name], value.float()), name
             weighted = sum(t.weight * expected[t.name] for t in terms)
-            torch.testing.assert_close(total, weighted, rtol=0, atol=1e-6)
+            # The cluster terms are summed inside their node and then added to the others, so the float32
+            # sum runs in another order than this one: equal to a few roundings of the total.
+            torch.testing.assert_close(total, weighted, rtol=4 * torch.finfo(torch.float32).eps, atol=0)
             (grad,) = torch.autograd.grad(total, text, retain_graph=True)
             (expected_grad,) = torch.autograd.grad(weighted, text)
             torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-7)

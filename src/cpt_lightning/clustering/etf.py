@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from cpt_lightning.clustering.grid_terms import GridEvaluation, GridEvaluator, GridTermResult
 from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
 from cpt_lightning.clustering.layout import ClusterLayout
 
@@ -53,43 +54,49 @@ def weighted_etf_deviation(
     clusters: torch.Tensor | ClusterLayout | None = None,
     centred: bool = True,
 ) -> torch.Tensor:
-    """`sum_C w_C * deviation_C` (`etf_deviation_per_cluster`) in one weighted sum over the cluster grid.
+    """`sum_C w_C * deviation_C` (`etf_deviation_per_cluster`) in one weighted sum over the cluster grid,
+    differentiable (one node, `clustering/grid_terms.py`).
 
     `pair_weights` comes from `etf_pair_weights` on the same layout; padded slots are never masked
     because every pair that involves one weighs 0.
     """
     view = grouped_view(text_features, clusters)
-    grouped = view.centred if centred else view.grouped
-    target, _ = view.layout.pair_targets_as(grouped.dtype)
-    return _WeightedEtfDeviation.apply(grouped, target, pair_weights)
+    return GridEvaluation(view, etf_deviation_evaluator(pair_weights, centred)).value()
+
+
+def etf_deviation_evaluator(pair_weights: torch.Tensor, centred: bool) -> GridEvaluator:
+    """`weighted_etf_deviation` on a grid, with its gradient with respect to the centred (or raw) grid."""
+
+    def evaluate(grid: GroupedFeatures, needs_text: bool, needs_image: bool) -> GridTermResult:
+        vectors = grid.centred if centred else grid.grouped
+        target, _ = grid.layout.pair_targets_as(vectors.dtype)
+        value, gradient = weighted_etf_deviation_and_gradient(vectors, target, pair_weights, needs_text)
+        return GridTermResult(value, centred=gradient) if centred else GridTermResult(value, grouped=gradient)
+
+    return evaluate
 
 
 # `F.normalize`'s default: a vector shorter than this is divided by it instead of by its norm.
 _NORMALIZE_EPS = 1e-12
 
 
-class _WeightedEtfDeviation(torch.autograd.Function):
+def weighted_etf_deviation_and_gradient(
+    vectors: torch.Tensor, target: torch.Tensor, pair_weights: torch.Tensor, needs_gradient: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`sum(W * (u u^T - target)^2)` with `u = F.normalize(vectors, dim=-1)`, and its gradient in closed form.
 
     With `W` symmetric, the gradient with respect to `u` is `4 (W * e) u` (`e` the cosine error); through
     the normalisation it is `(g - u (u . g)) / |v|`, or `g / eps` where the norm is clamped, exactly as
-    autograd differentiates `F.normalize`. One matrix product and a few element-wise ops replace the
-    backward graph of the dozen ops the forward would record.
+    autograd differentiates `F.normalize`. A slot whose pairs all weigh 0 (padding) gets a zero gradient.
     """
-
-    @staticmethod
-    def forward(ctx, vectors: torch.Tensor, target: torch.Tensor, pair_weights: torch.Tensor) -> torch.Tensor:
-        norms = torch.linalg.vector_norm(vectors, dim=-1, keepdim=True)
-        divisor = norms.clamp_min(_NORMALIZE_EPS)
-        units = vectors / divisor
-        error = torch.bmm(units, units.transpose(1, 2)) - target
-        weighted = error * pair_weights
-        ctx.save_for_backward(units, divisor, norms > _NORMALIZE_EPS, weighted)
-        return (weighted * error).sum()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        units, divisor, unclamped, weighted = ctx.saved_tensors
-        grad_units = torch.bmm(weighted, units) * (4.0 * grad)
-        radial = (grad_units * units).sum(-1, keepdim=True) * unclamped
-        return (grad_units - radial * units) / divisor, None, None
+    norms = torch.linalg.vector_norm(vectors, dim=-1, keepdim=True)
+    divisor = norms.clamp_min(_NORMALIZE_EPS)
+    units = vectors / divisor
+    error = torch.bmm(units, units.transpose(1, 2)) - target
+    weighted = error * pair_weights
+    value = (weighted * error).sum()
+    if not needs_gradient:
+        return value, None
+    grad_units = torch.baddbmm(units, weighted, units, beta=0.0, alpha=4.0)  # `4 (W * e) u`; beta 0 ignores the first
+    radial = (grad_units * units).sum(-1, keepdim=True) * (norms > _NORMALIZE_EPS)
+    return value, (grad_units - radial * units) / divisor

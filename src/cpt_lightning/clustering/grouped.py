@@ -2,9 +2,10 @@
 
 The ETF, convergence and rotation terms of one step all start from the same prototypes gathered into
 the `[C, S, D]` grid of a `ClusterLayout`, and two of them from the same cluster means. Building that
-once per step (`LossInputs.grouped_text`) instead of once per term saves their gathers, means and the
-backward passes through them; each term reads what it needs lazily, so a term that is switched off
-costs nothing.
+once per step (`LossInputs.grouped_text`) instead of once per term saves their gathers and means; each
+term reads what it needs lazily, so a term that is switched off costs nothing. The terms evaluated
+under one autograd node (`clustering/grid_terms.py`) read a copy without a graph (`without_graph`), and
+the node takes their gradients back to the classes with `class_gradient`.
 """
 
 from __future__ import annotations
@@ -17,15 +18,42 @@ from cpt_lightning.clustering.layout import ClusterLayout, as_layout
 
 
 class GroupedFeatures:
-    """`[K, D]` class features (cast to float32) on `layout`'s grid.
+    """`[K, D]` class features `source` on `layout`'s grid, computed in at least float32 (`features`).
 
     `grouped` is `[C, S, D]` with padded slots zero, `means` the per-cluster means `[C, D]`,
     `centred` the grid minus each cluster's mean (padded slots hold `-mean`; mask them before use).
     """
 
     def __init__(self, features: torch.Tensor, layout: ClusterLayout) -> None:
-        self.features = features.float()
+        self.source = features
+        # float64 stays float64, so that the terms' closed-form gradients can be checked in it.
+        self.features = features if features.dtype == torch.float64 else features.float()
         self.layout = layout
+
+    def without_graph(self) -> GroupedFeatures:
+        """The same grid detached from autograd, for evaluation under one node (`clustering/grid_terms.py`).
+
+        What this view already computed is shared (detached); what the copy computes stays in the copy, so
+        a term that later reads this view under autograd still gets tensors with a graph.
+        """
+        copy = GroupedFeatures.__new__(GroupedFeatures)
+        copy.source, copy.features, copy.layout = self.source, self.features.detach(), self.layout
+        for name in ("grouped", "_grid_means", "centred"):
+            if name in self.__dict__:
+                copy.__dict__[name] = self.__dict__[name].detach()
+        return copy
+
+    def class_gradient(self, grouped: torch.Tensor | None, centred: torch.Tensor | None) -> torch.Tensor:
+        """`[K, D]`: the gradient with respect to the class features of gradients with respect to `grouped` and
+        `centred` (each `[C, S, D]`, zero in padded slots, or None).
+
+        Centring subtracts each cluster's mean, so its backward subtracts the mean of the gradient over the
+        cluster's slots; the gather's backward reads each class's slot (the padded ones are dropped).
+        """
+        if centred is not None:
+            centred = centred - centred.sum(dim=1, keepdim=True) / self.layout.grid_sizes_as(centred.dtype)
+            grouped = centred if grouped is None else grouped + centred
+        return grouped.flatten(0, 1).index_select(0, self.layout.flat_slot)
 
     @cached_property
     def grouped(self) -> torch.Tensor:

@@ -27,9 +27,10 @@ class ClusterLayout:
     mask: torch.Tensor  # [C, S] bool
     sizes: torch.Tensor  # [C] long
     inverse: torch.Tensor  # [K] long
-    # dtype (or ("pairs", dtype), ("membership", dtype)) -> tensors in that dtype that every step would
-    # otherwise recompute: (`[C, S, 1]` mask, `[C]` sizes, `[C, 1, 1]` sizes), the ETF deviation's
-    # per-cluster constants (`pair_targets_as`) and the membership matrix (`membership_as`).
+    # dtype (or ("pairs", dtype), ("membership", dtype), ("in_cluster", dtype)) -> tensors in that dtype that
+    # every step would otherwise recompute: (`[C, S, 1]` mask, `[C]` sizes, `[C, 1, 1]` sizes), the ETF
+    # deviation's per-cluster constants (`pair_targets_as`), the membership matrix (`membership_as`) and
+    # `class_in_cluster_as`.
     _casts: dict[object, object] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -60,7 +61,8 @@ class ClusterLayout:
 
     def gather(self, class_features: torch.Tensor) -> torch.Tensor:
         """`[K, D] -> [C, S, D]`, padded slots zeroed."""
-        return class_features[self.index] * self.slot_mask_as(class_features.dtype)
+        rows = class_features.index_select(0, self.flat_index).view(*self.index.shape, *class_features.shape[1:])
+        return rows * self.slot_mask_as(class_features.dtype)
 
     def slot_mask_as(self, dtype: torch.dtype) -> torch.Tensor:
         """`mask` as a `[C, S, 1]` tensor of `dtype` (1 for real slots, 0 for padding)."""
@@ -99,6 +101,13 @@ class ClusterLayout:
             self._casts[key] = (self.inverse.unsqueeze(0) == clusters.unsqueeze(1)).to(dtype)
         return self._casts[key]
 
+    def class_in_cluster_as(self, dtype: torch.dtype) -> torch.Tensor:
+        """`class_in_cluster` as a `[K]` tensor of `dtype` (1 for a class in a cluster of >= 2 members, else 0)."""
+        key = ("in_cluster", dtype)
+        if key not in self._casts:
+            self._casts[key] = self.class_in_cluster.to(dtype)
+        return self._casts[key]
+
     def means(self, class_features: torch.Tensor) -> torch.Tensor:
         """Per-cluster mean of class features, `[C, D]`."""
         return self.grouped_means(self.gather(class_features))
@@ -129,6 +138,11 @@ class ClusterLayout:
     def class_in_cluster(self) -> torch.Tensor:
         """`[K]`: True for classes whose cluster has at least two members."""
         return self.sizes[self.inverse] >= 2
+
+    @cached_property
+    def flat_index(self) -> torch.Tensor:
+        """`index` flattened to `[C * S]`, for one `index_select` (a cheaper call than indexing by a matrix)."""
+        return self.index.flatten()
 
     @cached_property
     def flat_slot(self) -> torch.Tensor:

@@ -26,20 +26,17 @@ def frozen_factor(frozen: torch.Tensor) -> torch.Tensor:
     return r1
 
 
-def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # `bmm` for the cluster grid: `@` on 3-D tensors dispatches through expand/view/bmm/view every call.
-    return torch.bmm(a, b) if a.dim() == 3 and b.dim() == 3 else a @ b
-
-
 def align_to_tuned(frozen_r: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
     """`frozen @ R` (float64) from the frozen side's `R1` (`frozen_factor`) and the tuned features."""
+    # `bmm` for the cluster grid: `@` on 3-D tensors dispatches through expand/view/bmm/view every call.
+    matmul = torch.bmm if frozen_r.dim() == 3 and tuned.dim() == 3 else torch.matmul
     with torch.no_grad():
         # The SVD of `N^T` (`N^T = w s u^T`, so `u w^T` is the transpose of its own polar factor): LAPACK
         # reads column-major matrices, which a transposed view of the row-major `N` already is, so no
         # batch of copies is made for it.
-        reduced = _matmul(frozen_r, tuned.double())
+        reduced = matmul(frozen_r, tuned.double())
         w, _, uh = torch.linalg.svd(reduced.transpose(-1, -2), full_matrices=False)
-        return _matmul(frozen_r.transpose(-1, -2), _matmul(w, uh).transpose(-1, -2))
+        return matmul(frozen_r.transpose(-1, -2), matmul(w, uh).transpose(-1, -2))
 
 
 def procrustes_align(frozen: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from cpt_lightning.clustering.grid_terms import GridEvaluation
 from cpt_lightning.clustering.grouped import GroupedFeatures
 from cpt_lightning.clustering.layout import ClusterLayout
 
@@ -55,7 +56,10 @@ class LossTerm(nn.Module):
     module can fail early with a clear error.
     A term with work that depends only on the assignment and `t0` (fixed for
     a fit) does it in `prepare`, which the module calls once per installed
-    assignment.
+    assignment. A cluster term whose value and gradients on the step's grid are
+    known in closed form returns them from `grid_evaluation`, so that
+    `LossCollection` evaluates the step's cluster terms under one autograd node
+    (`clustering/grid_terms.py`); its `forward` gives the same value alone.
     """
 
     name: str = "term"
@@ -71,6 +75,10 @@ class LossTerm(nn.Module):
 
     def prepare(self, clusters: ClusterLayout, frozen_text_features: torch.Tensor | None) -> None:
         """Precompute what depends only on the installed assignment and `t0`; nothing by default."""
+
+    def grid_evaluation(self, inputs: LossInputs) -> GridEvaluation | None:
+        """This step's evaluation on the cluster grid, or None for a term (or variant) that autograd differentiates."""
+        return None
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError

@@ -13,7 +13,10 @@ from typing import Literal
 
 import torch
 import torch.distributed as dist
+from torch.autograd.function import once_differentiable
 
+from cpt_lightning.clustering.grid_terms import GridEvaluation, GridTermResult
+from cpt_lightning.clustering.grouped import GroupedFeatures
 from cpt_lightning.clustering.layout import ClusterLayout, as_layout
 from cpt_lightning.losses._checks import require_clusters
 from cpt_lightning.losses.base import LossInputs, LossTerm
@@ -47,51 +50,69 @@ def paired_convergence_loss(
 ) -> torch.Tensor:
     """`mean_i (1 - cos(x_i, p_i))` over the masked rows of two `[B, D]` tensors already in their frame
     (`F.cosine_similarity`'s cosine); a differentiable zero when no row is kept."""
+    return _WeightedCosineDistance.apply(image_vectors, prototype_vectors, _sample_weights(image_vectors, sample_mask))
+
+
+def _sample_weights(vectors: torch.Tensor, sample_mask: torch.Tensor | None) -> torch.Tensor:
+    """`[B]`: each row's share in the mean over the kept rows (all rows when `sample_mask` is None)."""
     if sample_mask is None:
-        weights = image_vectors.new_full((image_vectors.shape[0],), 1.0 / image_vectors.shape[0])
-    else:
-        kept = sample_mask.to(image_vectors.dtype)
-        weights = kept / kept.sum().clamp_min(1)
-    return _WeightedCosineDistance.apply(image_vectors, prototype_vectors, weights)
+        return vectors.new_full((vectors.shape[0],), 1.0 / vectors.shape[0])
+    kept = sample_mask.to(vectors.dtype)
+    return kept / kept.sum().clamp_min(1)
 
 
 # `F.cosine_similarity`'s default: a norm below it is replaced by it.
 _COSINE_EPS = 1e-8
 
 
-class _WeightedCosineDistance(torch.autograd.Function):
-    """`sum_i w_i (1 - cos(x_i, p_i))`, the cosine as `F.cosine_similarity` has it, with its gradient in closed
+def weighted_cosine_distance_and_gradients(
+    vectors: torch.Tensor,
+    prototypes: torch.Tensor,
+    weights: torch.Tensor,
+    needs_vectors_gradient: bool = True,
+    needs_prototypes_gradient: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """`sum_i w_i (1 - cos(x_i, p_i))`, the cosine as `F.cosine_similarity` has it, and its gradients in closed
     form: `d cos / dx = (p - (x . p / |x|_c) x / |x|) / (|x|_c |p|_c)` (`|.|_c` the norm clamped at eps, whose
-    clamp autograd does not see there either), and alike for `p`. It replaces the dozen-op backward graph
-    that `cosine_similarity`, the mask and the mean record; the image side may or may not need a gradient."""
+    clamp autograd does not see there either), and alike for `p`. A row of weight 0 gets a zero gradient,
+    even when its vector is zero."""
+    # Per-row quantities keep their last dimension (`[B, 1]`), so that the gradients broadcast them as they are.
+    norms = (
+        torch.linalg.vector_norm(vectors, dim=-1, keepdim=True),
+        torch.linalg.vector_norm(prototypes, dim=-1, keepdim=True),
+    )
+    clamped = (norms[0].clamp_min(_COSINE_EPS), norms[1].clamp_min(_COSINE_EPS))
+    denominators = clamped[0] * clamped[1]
+    dots = (vectors * prototypes).sum(dim=-1, keepdim=True)
+    value = torch.dot(weights, 1.0 - (dots / denominators).squeeze(-1))
+    # -d loss / d cos over the clamped norms: d cos / dx is (p - (x . p / |x|_c) x / |x|) over them.
+    share = weights.unsqueeze(-1) / denominators
+    tiny = torch.finfo(dots.dtype).tiny  # x / |x| is 0 for a zero vector, as the norm's own backward has it
+    gradients: list[torch.Tensor | None] = [None, None]
+    pairs = ((vectors, prototypes), (prototypes, vectors))
+    for index, needed in enumerate((needs_vectors_gradient, needs_prototypes_gradient)):
+        if needed:
+            own, other = pairs[index]
+            radial = (dots / clamped[index]) * (own / norms[index].clamp_min(tiny))
+            gradients[index] = share * (radial - other)
+    return value, gradients[0], gradients[1]
+
+
+class _WeightedCosineDistance(torch.autograd.Function):
+    """`weighted_cosine_distance_and_gradients` as an autograd function (the image side may or may not need a
+    gradient), for rows that are not on a cluster grid (the `plain` and `global_centred` variants)."""
 
     @staticmethod
     def forward(ctx, vectors: torch.Tensor, prototypes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        # Per-row quantities keep their last dimension (`[B, 1]`), so the backward broadcasts them as they are.
-        norms = (
-            torch.linalg.vector_norm(vectors, dim=-1, keepdim=True),
-            torch.linalg.vector_norm(prototypes, dim=-1, keepdim=True),
+        value, *ctx.gradients = weighted_cosine_distance_and_gradients(
+            vectors, prototypes, weights, ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         )
-        clamped = (norms[0].clamp_min(_COSINE_EPS), norms[1].clamp_min(_COSINE_EPS))
-        denominators = clamped[0] * clamped[1]
-        dots = (vectors * prototypes).sum(dim=-1, keepdim=True)
-        share = weights.unsqueeze(-1) / denominators
-        # -d loss / d cos over the clamped norms: d cos / dx is (p - (x . p / |x|_c) x / |x|) over them.
-        ctx.save_for_backward(vectors, prototypes, share, dots, *norms, *clamped)
-        return torch.dot(weights, 1.0 - (dots / denominators).squeeze(-1))
+        return value
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
-        vectors, prototypes, share, dots, *norms_and_clamped = ctx.saved_tensors
-        scale = share * grad
-        tiny = torch.finfo(dots.dtype).tiny  # x / |x| is 0 for a zero vector, as the norm's own backward has it
-        grads: list[torch.Tensor | None] = [None, None]
-        for index, (own, other) in enumerate(((vectors, prototypes), (prototypes, vectors))):
-            if ctx.needs_input_grad[index]:
-                norm, clamped = norms_and_clamped[index], norms_and_clamped[index + 2]
-                radial = (dots / clamped) * (own / norm.clamp_min(tiny))
-                grads[index] = scale * (radial - other)
-        return grads[0], grads[1], None
+        return tuple(None if gradient is None else gradient * grad for gradient in ctx.gradients) + (None,)
 
 
 def cluster_image_origins(
@@ -102,7 +123,7 @@ def cluster_image_origins(
     assignment or its `ClusterLayout`."""
     layout = as_layout(clusters, class_image_means.device)
     # Each cluster's seen members as weights over all classes: one product gives the sums, a row sum the counts.
-    weights = layout.membership_as(class_image_means.dtype) * class_seen.to(class_image_means.dtype)
+    weights = layout.membership_as(class_image_means.dtype) * class_seen  # the bools promote to 0 / 1
     return (weights @ class_image_means) / weights.sum(dim=-1, keepdim=True).clamp_min(1)
 
 
@@ -178,25 +199,51 @@ class ClassConvergenceTerm(LossTerm):
                 image_centre.expand(num_classes, -1),
                 text_centre.expand(num_classes, -1),
             )
+        if self.singletons == "skip":
+            return self.grid_evaluation(inputs).value()
         clusters = require_clusters(self.name, inputs)
         if self.training:
             self.update_running_means(inputs.image_features, inputs.labels, inputs.text_features.shape[0])
-        # Per sample, straight from the cluster grid the step's other terms share (`grouped_text`):
-        # `t_y - mu_C` is one lookup of the centred grid, `m_C` one lookup of the cluster origins.
-        image = inputs.image_features.float()
-        sample_clusters = clusters.inverse[inputs.labels]
-        origins = cluster_image_origins(self.class_image_means, self.class_seen, clusters)
-        image_vectors = image - origins[sample_clusters]
+        image_vectors = self._cluster_image_vectors(inputs.image_features, inputs.labels, clusters)
         prototype_vectors = inputs.grouped_text(clusters).centred_rows(inputs.labels)
         in_cluster = clusters.class_in_cluster[inputs.labels]
-        if self.singletons == "skip":
-            return paired_convergence_loss(image_vectors, prototype_vectors, in_cluster)
         global_image, global_text = self._global_centres(inputs.text_features)
         singleton = ~in_cluster.unsqueeze(-1)
-        image_vectors = torch.where(singleton, image - global_image, image_vectors)
+        image_vectors = torch.where(singleton, inputs.image_features.float() - global_image, image_vectors)
         global_prototypes = inputs.text_features.float()[inputs.labels] - global_text
         prototype_vectors = torch.where(singleton, global_prototypes, prototype_vectors)
         return paired_convergence_loss(image_vectors, prototype_vectors)
+
+    def grid_evaluation(self, inputs: LossInputs) -> GridEvaluation | None:
+        """The `cluster_local` variant that skips singletons, on the step's grid; None for the others."""
+        if self.variant != "cluster_local" or self.singletons != "skip":
+            return None
+        clusters = require_clusters(self.name, inputs)
+        image_features, labels = inputs.image_features, inputs.labels
+
+        def evaluate(grid: GroupedFeatures, needs_text: bool, needs_image: bool) -> GridTermResult:
+            if self.training:
+                self.update_running_means(image_features, labels, grid.features.shape[0])
+            # Per sample, straight from the grid: `t_y - mu_C` is one lookup of the centred grid.
+            image_vectors = self._cluster_image_vectors(image_features, labels, clusters)
+            slots = clusters.flat_slot.index_select(0, labels)
+            prototype_vectors = grid.centred.flatten(0, 1).index_select(0, slots)
+            kept = clusters.class_in_cluster_as(image_vectors.dtype).index_select(0, labels)
+            weights = kept / kept.sum().clamp_min(1)
+            value, image_gradient, prototype_gradient = weighted_cosine_distance_and_gradients(
+                image_vectors, prototype_vectors, weights, needs_image, needs_text
+            )
+            rows = None if prototype_gradient is None else (slots, prototype_gradient)
+            return GridTermResult(value, centred_rows=rows, image=image_gradient)
+
+        return GridEvaluation(inputs.grouped_text(clusters), evaluate, image_features)
+
+    def _cluster_image_vectors(
+        self, image_features: torch.Tensor, labels: torch.Tensor, clusters: ClusterLayout
+    ) -> torch.Tensor:
+        """`f_i - m_{c(y_i)}`: each image in its cluster's frame, from the running means as they are now."""
+        origins = cluster_image_origins(self.class_image_means, self.class_seen, clusters)
+        return image_features.float() - origins.index_select(0, clusters.inverse.index_select(0, labels))
 
     def _global_centres(self, text_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The global frame's origins: the mean of the seen classes' running image means, the prototypes' mean."""
@@ -209,15 +256,14 @@ class ClassConvergenceTerm(LossTerm):
         global_image = (self.class_image_means * seen).sum(0) / seen.sum().clamp_min(1)
         return global_image, text_features.float().mean(0)
 
-    @torch.no_grad()
     def update_running_means(self, image_features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
-        """Fold this step's (all-reduced) per-class image means into the running means."""
-        features = image_features.float()
-        dim = features.shape[-1]
-        if self.class_image_means.shape != (num_classes, dim):
-            self.class_image_means = features.new_zeros(num_classes, dim)
-            self.class_seen = torch.zeros(num_classes, dtype=torch.bool, device=features.device)
-        sums = features.new_zeros(num_classes, dim).index_add_(0, labels, features)
+        """Fold this step's (all-reduced) per-class image means into the running means (no gradient)."""
+        features = image_features.detach().float()
+        means, seen = self.class_image_means, self.class_seen
+        if means.shape != (num_classes, features.shape[-1]):
+            means = self.class_image_means = features.new_zeros(num_classes, features.shape[-1])
+            seen = self.class_seen = torch.zeros(num_classes, dtype=torch.bool, device=features.device)
+        sums = features.new_zeros(means.shape).index_add_(0, labels, features)
         counts = torch.bincount(labels, minlength=num_classes)
         if dist.is_available() and dist.is_initialized():
             # Sums and counts in one tensor, so that DDP reduces them in one call.
@@ -230,6 +276,6 @@ class ClassConvergenceTerm(LossTerm):
         # before, all of it for a class seen for the first time, none for a class absent from the batch.
         # One in-place `lerp_` with these shares is the blend, the first-time copy and the keep at once,
         # in place like BatchNorm's running statistics (the buffers keep their identity across steps).
-        share = torch.where(self.class_seen, 1.0 - self.ema_momentum, 1.0) * present
-        self.class_image_means.lerp_(batch_means, share.unsqueeze(-1))
-        self.class_seen.logical_or_(present)
+        share = torch.where(seen, 1.0 - self.ema_momentum, 1.0) * present
+        means.lerp_(batch_means, share.unsqueeze(-1))
+        seen.logical_or_(present)

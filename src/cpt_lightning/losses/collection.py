@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cpt_lightning.clustering.grid_terms import evaluate_together
 from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.losses.base import LossInputs, LossTerm
 
@@ -45,11 +46,26 @@ class LossCollection(nn.Module):
             term.prepare(clusters, frozen_text_features)
 
     def forward(self, inputs: LossInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Return `(total, {name: unweighted value})`; terms of weight 0 are skipped."""
+        """Return `(total, {name: unweighted value})`; terms of weight 0 are skipped.
+
+        The cluster terms with a closed-form evaluation on the step's grid are evaluated together, under
+        one autograd node whose output is their weighted sum (`clustering/grid_terms.py`); their values
+        are reported as each term gives them alone, for logging. Backpropagate `total`.
+        """
+        active = {name: term for name, term in self.terms.items() if term.weight != 0}
+        evaluations = {name: term.grid_evaluation(inputs) for name, term in active.items()}
+        on_grid = [name for name, evaluation in evaluations.items() if evaluation is not None]
+        grid_total, grid_values = None, {}
+        if on_grid:
+            grid_total, computed = evaluate_together(
+                [evaluations[name] for name in on_grid], [active[name].weight for name in on_grid]
+            )
+            grid_values = dict(zip(on_grid, computed, strict=True))
         values: dict[str, torch.Tensor] = {}
         total: torch.Tensor | None = None
-        for name, term in self.terms.items():
-            if term.weight == 0:
+        for name, term in active.items():
+            if name in grid_values:
+                values[name] = grid_values[name].float()
                 continue
             value = term(inputs).float()
             values[name] = value
@@ -57,6 +73,8 @@ class LossCollection(nn.Module):
             # nodes) that adding to zero and scaling by one would cost every step.
             weighted = value if term.weight == 1.0 else term.weight * value
             total = weighted if total is None else total + weighted
+        if grid_total is not None:
+            total = grid_total if total is None else total + grid_total.float()
         if total is None:
             total = inputs.logits.new_zeros((), dtype=torch.float32)
         return total, values

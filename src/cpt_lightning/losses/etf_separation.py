@@ -11,7 +11,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from cpt_lightning.clustering.etf import etf_pair_weights, weighted_etf_deviation
+from cpt_lightning.clustering.etf import etf_deviation_evaluator, etf_pair_weights, weighted_etf_deviation
+from cpt_lightning.clustering.grid_terms import GridEvaluation
 from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
 from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.clustering.procrustes import align_to_tuned, frozen_factor
@@ -151,11 +152,23 @@ class EtfSeparationTerm(LossTerm):
             if per_cluster.numel() == 0:
                 return inputs.text_features.float().sum() * 0.0
             return cluster_mean(per_cluster, _multi_member_sizes(clusters), self.cluster_weighting)
-        centred = self.variant == "cluster_centred"
+        evaluation = self.grid_evaluation(inputs)
+        if evaluation is None:  # no cluster has two members
+            return inputs.text_features.float().sum() * 0.0
+        return evaluation.value()
+
+    def grid_evaluation(self, inputs: LossInputs) -> GridEvaluation | None:
+        """The pairwise-cosine variants (`cluster_centred`, `cluster_uncentred`) on the step's grid; None for the
+        others and where no cluster has two members (the value is then a constant zero)."""
+        if self.variant not in ("cluster_centred", "cluster_uncentred"):
+            return None
+        clusters = require_clusters(self.name, inputs)
+        if not clusters.has_multi_member_cluster:
+            return None
         if self._pair_weights is None or self._pair_weights[0] is not clusters:
             self._pair_weights = (clusters, etf_separation_pair_weights(clusters, self.cluster_weighting))
-        text = inputs.grouped_text(clusters)
-        return etf_separation_loss(text, clusters, centred, self.cluster_weighting, self._pair_weights[1])
+        evaluator = etf_deviation_evaluator(self._pair_weights[1], centred=self.variant == "cluster_centred")
+        return GridEvaluation(inputs.grouped_text(clusters), evaluator)
 
     def _targets(self, clusters: ClusterLayout, inputs: LossInputs) -> torch.Tensor:
         dim = inputs.text_features.shape[-1]

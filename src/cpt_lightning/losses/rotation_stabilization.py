@@ -11,6 +11,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from cpt_lightning.clustering.grid_terms import GridEvaluation, GridEvaluator, GridTermResult
 from cpt_lightning.clustering.grouped import GroupedFeatures, grouped_view
 from cpt_lightning.clustering.layout import ClusterLayout
 from cpt_lightning.clustering.procrustes import align_to_tuned, frozen_factor
@@ -49,58 +50,68 @@ def procrustes_rotation_loss(
     clusters: torch.Tensor | ClusterLayout,
     frozen_r: torch.Tensor | None = None,
     cluster_weighting: ClusterWeighting = "uniform",
-    slot_weights: torch.Tensor | None = None,
+    gradient_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`L_rot = mean_C ||T_C - T0_C R_C||_F^2 / n` over clusters with n >= 2 (size-weighted with
     `cluster_weighting="size"`); a differentiable zero when no cluster qualifies. `clusters`: a `[K]`
-    assignment or its `ClusterLayout`. `slot_weights`: `rotation_slot_weights` of the layout and the
-    weighting, if already known (fixed for an installed assignment).
+    assignment or its `ClusterLayout`. `frozen_r`: the frozen side's `frozen_factor`, and `gradient_weights`:
+    `rotation_gradient_weights` of the layout and the weighting, if already known (fixed for an installed
+    assignment).
     """
     view = grouped_view(text_features, clusters)
     layout = view.layout
     if not layout.has_multi_member_cluster:
         return view.features.sum() * 0.0
-    tuned = view.grouped
+    evaluator = _procrustes_evaluator(view, frozen_text_features, cluster_weighting, frozen_r, gradient_weights)
+    return GridEvaluation(view, evaluator).value()
+
+
+def _procrustes_evaluator(
+    view: GroupedFeatures,
+    frozen_text_features: torch.Tensor,
+    weighting: ClusterWeighting,
+    frozen_r: torch.Tensor | None,
+    gradient_weights: torch.Tensor | None,
+) -> GridEvaluator:
+    layout = view.layout
     if frozen_r is None:
-        frozen_r = frozen_factor(layout.gather(frozen_text_features.float().to(tuned.device)))
-    if slot_weights is None:
-        slot_weights = rotation_slot_weights(layout, cluster_weighting)
-    aligned = align_to_tuned(frozen_r, tuned).to(tuned.dtype)  # no gradient: it runs without one
-    return _ResidualMean.apply(tuned, aligned, layout, cluster_weighting, slot_weights)
+        frozen_r = frozen_factor(layout.gather(frozen_text_features.float().to(view.features.device)))
+    if gradient_weights is None:
+        gradient_weights = rotation_gradient_weights(layout, weighting)
+
+    def evaluate(grid: GroupedFeatures, needs_text: bool, needs_image: bool) -> GridTermResult:
+        tuned = grid.grouped
+        aligned = align_to_tuned(frozen_r, tuned).to(tuned.dtype)  # the fixed target: no gradient of its own
+        value, gradient = residual_mean_and_gradient(tuned, aligned, layout, weighting, gradient_weights, needs_text)
+        return GridTermResult(value, grouped=gradient)
+
+    return evaluate
 
 
-def rotation_slot_weights(layout: ClusterLayout, cluster_weighting: ClusterWeighting) -> torch.Tensor:
-    """`[C, 1, 1]` float32: each cluster's share in `L_rot`'s average (`cluster_weights`) over its size, i.e.
-    `d L_rot / d T_C = 2 w_C (T_C - T0_C R_C)`."""
+def rotation_gradient_weights(layout: ClusterLayout, cluster_weighting: ClusterWeighting) -> torch.Tensor:
+    """`[C, 1, 1]` float32: `2 w_C / n_C`, with `w_C` each cluster's share in `L_rot`'s average (`cluster_weights`),
+    so that `d L_rot / d T_C = (2 w_C / n_C) (T_C - T0_C R_C)`."""
     weights = cluster_weights(layout.sizes, cluster_weighting, torch.float32) / layout.sizes_as(torch.float32)
-    return weights.view(-1, 1, 1)
+    return (2.0 * weights).view(-1, 1, 1)
 
 
-class _ResidualMean(torch.autograd.Function):
-    """`cluster_mean` of `||T_C - A_C||_F^2 / n` over the clusters with n >= 2, the target `A` fixed, with its
-    gradient in closed form (`2 w_C (T_C - A_C)`, `rotation_slot_weights`) instead of the backward graph of
-    the per-cluster sums, the selection and the mean; the value is computed by the very same ops."""
-
-    @staticmethod
-    def forward(
-        ctx,
-        tuned: torch.Tensor,
-        aligned: torch.Tensor,
-        layout: ClusterLayout,
-        weighting: ClusterWeighting,
-        slot_weights: torch.Tensor,
-    ) -> torch.Tensor:
-        residual = tuned - aligned
-        per_cluster = residual.square().sum(dim=(1, 2)) / layout.sizes_as(residual.dtype)
-        keep = layout.multi_member_clusters
-        ctx.save_for_backward(residual, slot_weights)
-        sizes = layout.sizes[keep] if weighting == "size" else layout.sizes  # "uniform" reads no sizes
-        return cluster_mean(per_cluster[keep], sizes, weighting)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
-        residual, slot_weights = ctx.saved_tensors
-        return residual * (slot_weights * (2.0 * grad)), None, None, None, None
+def residual_mean_and_gradient(
+    tuned: torch.Tensor,
+    aligned: torch.Tensor,
+    layout: ClusterLayout,
+    weighting: ClusterWeighting,
+    gradient_weights: torch.Tensor,
+    needs_gradient: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`cluster_mean` of `||T_C - A_C||_F^2 / n` over the clusters with n >= 2, the target `A` fixed, and its
+    gradient with respect to `T` in closed form: `(2 w_C / n_C) (T_C - A_C)` (`rotation_gradient_weights`), zero
+    in padded slots, where both grids are zero."""
+    residual = tuned - aligned
+    per_cluster = residual.square().sum(dim=(1, 2)) / layout.sizes_as(residual.dtype)
+    keep = layout.multi_member_clusters
+    sizes = layout.sizes.index_select(0, keep) if weighting == "size" else layout.sizes  # "uniform" reads none
+    value = cluster_mean(per_cluster.index_select(0, keep), sizes, weighting)
+    return value, (residual * gradient_weights if needs_gradient else None)
 
 
 def centroid_anchor_loss(
@@ -154,15 +165,28 @@ class RotationStabilizationTerm(LossTerm):
         if self.variant == "procrustes" and frozen_text_features is not None and frozen_text_features.numel():
             device = clusters.index.device
             frozen_r = frozen_factor(clusters.gather(frozen_text_features.float().to(device)))
-            self._prepared = (clusters, frozen_r, rotation_slot_weights(clusters, self.cluster_weighting))
+            self._prepared = (clusters, frozen_r, rotation_gradient_weights(clusters, self.cluster_weighting))
 
     def forward(self, inputs: LossInputs) -> torch.Tensor:
         clusters = require_clusters(self.name, inputs)
         frozen = require_frozen_text(self.name, inputs)
-        if self.variant == "procrustes":
-            text = inputs.grouped_text(clusters)
-            prepared = self._prepared if self._prepared is not None and self._prepared[0] is clusters else None
-            if prepared is None:
-                return procrustes_rotation_loss(text, frozen, clusters, cluster_weighting=self.cluster_weighting)
-            return procrustes_rotation_loss(text, frozen, clusters, prepared[1], self.cluster_weighting, prepared[2])
-        return centroid_anchor_loss(inputs.grouped_text(clusters), frozen, clusters)
+        if self.variant == "centroid":
+            return centroid_anchor_loss(inputs.grouped_text(clusters), frozen, clusters)
+        evaluation = self.grid_evaluation(inputs)
+        if evaluation is None:  # no cluster has two members
+            return inputs.text_features.float().sum() * 0.0
+        return evaluation.value()
+
+    def grid_evaluation(self, inputs: LossInputs) -> GridEvaluation | None:
+        """The `procrustes` variant on the step's grid; None for `centroid` and where no cluster has two members."""
+        if self.variant != "procrustes":
+            return None
+        clusters = require_clusters(self.name, inputs)
+        frozen = require_frozen_text(self.name, inputs)
+        if not clusters.has_multi_member_cluster:
+            return None
+        prepared = self._prepared if self._prepared is not None and self._prepared[0] is clusters else None
+        frozen_r, gradient_weights = (prepared[1], prepared[2]) if prepared is not None else (None, None)
+        grid = inputs.grouped_text(clusters)
+        evaluator = _procrustes_evaluator(grid, frozen, self.cluster_weighting, frozen_r, gradient_weights)
+        return GridEvaluation(grid, evaluator)
