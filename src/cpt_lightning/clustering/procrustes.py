@@ -28,15 +28,21 @@ def frozen_factor(frozen: torch.Tensor) -> torch.Tensor:
 
 def align_to_tuned(frozen_r: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
     """`frozen @ R` (float64) from the frozen side's `R1` (`frozen_factor`) and the tuned features."""
+    if torch.is_grad_enabled():  # the target is fixed: it never records a graph
+        with torch.no_grad():
+            return _aligned(frozen_r, tuned)
+    return _aligned(frozen_r, tuned)
+
+
+def _aligned(frozen_r: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
     # `bmm` for the cluster grid: `@` on 3-D tensors dispatches through expand/view/bmm/view every call.
     matmul = torch.bmm if frozen_r.dim() == 3 and tuned.dim() == 3 else torch.matmul
-    with torch.no_grad():
-        # The SVD of `N^T` (`N^T = w s u^T`, so `u w^T` is the transpose of its own polar factor): LAPACK
-        # reads column-major matrices, which a transposed view of the row-major `N` already is, so no
-        # batch of copies is made for it.
-        reduced = matmul(frozen_r, tuned.double())
-        w, _, uh = torch.linalg.svd(reduced.transpose(-1, -2), full_matrices=False)
-        return matmul(frozen_r.transpose(-1, -2), matmul(w, uh).transpose(-1, -2))
+    # The SVD of `N^T` (`N^T = w s u^T`, so `u w^T` is the transpose of its own polar factor): LAPACK reads
+    # column-major matrices, which a transposed view of the row-major `N` already is, so no batch of copies
+    # is made for it.
+    reduced = matmul(frozen_r, tuned.double())
+    w, _, uh = torch.linalg.svd(reduced.transpose(-1, -2), full_matrices=False)
+    return matmul(frozen_r.transpose(-1, -2), matmul(w, uh).transpose(-1, -2))
 
 
 def procrustes_align(frozen: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
