@@ -175,6 +175,7 @@ class ClassConvergenceTerm(LossTerm):
         # Training state like optimizer momentum: checkpointed so that a resumed fit is exact.
         self.register_buffer("class_image_means", torch.zeros(0, 0))
         self.register_buffer("class_seen", torch.zeros(0, dtype=torch.bool))
+        self._shares: tuple[torch.Tensor, torch.Tensor] | None = None  # see `_shares_for`
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # The buffers are sized on first use; take the checkpoint's size before copying into them.
@@ -245,6 +246,17 @@ class ClassConvergenceTerm(LossTerm):
         origins = cluster_image_origins(self.class_image_means, self.class_seen, clusters)
         return image_features.float() - origins.index_select(0, clusters.inverse.index_select(0, labels))
 
+    def _shares_for(self, means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(1 - ema_momentum, 1)` as 0-d tensors beside `means`: `torch.where` wraps Python numbers into new
+        tensors on every call, which costs more than the selection itself at these sizes."""
+        shares = self._shares
+        if shares is None or shares[0].device != means.device or shares[0].dtype != means.dtype:
+            shares = self._shares = (
+                torch.tensor(1.0 - self.ema_momentum, dtype=means.dtype, device=means.device),
+                torch.tensor(1.0, dtype=means.dtype, device=means.device),
+            )
+        return shares
+
     def _global_centres(self, text_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The global frame's origins: the mean of the seen classes' running image means, the prototypes' mean."""
         if self.class_image_means.numel() == 0:
@@ -276,6 +288,6 @@ class ClassConvergenceTerm(LossTerm):
         # before, all of it for a class seen for the first time, none for a class absent from the batch.
         # One in-place `lerp_` with these shares is the blend, the first-time copy and the keep at once,
         # in place like BatchNorm's running statistics (the buffers keep their identity across steps).
-        share = torch.where(seen, 1.0 - self.ema_momentum, 1.0) * present
+        share = torch.where(seen, *self._shares_for(means)) * present
         means.lerp_(batch_means, share.unsqueeze(-1))
         seen.logical_or_(present)
