@@ -175,7 +175,7 @@ class ClassConvergenceTerm(LossTerm):
         # Training state like optimizer momentum: checkpointed so that a resumed fit is exact.
         self.register_buffer("class_image_means", torch.zeros(0, 0))
         self.register_buffer("class_seen", torch.zeros(0, dtype=torch.bool))
-        self._shares: tuple[torch.Tensor, torch.Tensor] | None = None  # see `_shares_for`
+        self._shares: tuple[tuple, tuple[torch.Tensor, ...]] | None = None  # (key, shares), see `_shares_for`
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # The buffers are sized on first use; take the checkpoint's size before copying into them.
@@ -249,13 +249,11 @@ class ClassConvergenceTerm(LossTerm):
     def _shares_for(self, means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(1 - ema_momentum, 1)` as 0-d tensors beside `means`: `torch.where` wraps Python numbers into new
         tensors on every call, which costs more than the selection itself at these sizes."""
-        shares = self._shares
-        if shares is None or shares[0].device != means.device or shares[0].dtype != means.dtype:
-            shares = self._shares = (
-                torch.tensor(1.0 - self.ema_momentum, dtype=means.dtype, device=means.device),
-                torch.tensor(1.0, dtype=means.dtype, device=means.device),
-            )
-        return shares
+        key = (means.device, means.dtype, self.ema_momentum)
+        if self._shares is None or self._shares[0] != key:
+            shares = (1.0 - self.ema_momentum, 1.0)
+            self._shares = (key, tuple(torch.tensor(v, dtype=means.dtype, device=means.device) for v in shares))
+        return self._shares[1]
 
     def _global_centres(self, text_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The global frame's origins: the mean of the seen classes' running image means, the prototypes' mean."""
